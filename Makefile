@@ -1,0 +1,69 @@
+# penny - build, test, fuzz.
+#
+#   make            build/penny, build/libpenny.a, build/libpenny.so
+#   make test       all tests, optimised build
+#   make test-asan  all tests under AddressSanitizer + UBSan (build-asan/)
+#   make fuzz       libFuzzer targets (clang) in build-fuzz/
+#   make run        chat with the built-in model
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fPIC -Iinclude -Isrc
+LDLIBS  += -lm -lpthread
+
+LIB_SRC  := $(wildcard src/*/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC  := $(wildcard cli/*.c)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard tests/*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard fuzz/*.c)
+
+.PHONY: all test test-asan fuzz run clean format
+all: $(BUILD)/penny $(BUILD)/libpenny.a $(BUILD)/libpenny.so $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpenny.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libpenny.so: $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/penny: $(CLI_OBJ) $(BUILD)/libpenny.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libpenny.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libpenny.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libpenny.a $(LDFLAGS) $(LDLIBS)
+
+test: all
+	tests/run.sh $(BUILD)
+
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 $(SAN)" LDFLAGS="$(SAN)" all
+	tests/run.sh build-asan
+
+fuzz:
+	@mkdir -p build-fuzz
+	for f in $(FUZZ_SRC); do \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+	    -o build-fuzz/$$(basename $$f .c) $$f $(LIB_SRC) -lm -lpthread || exit 1; \
+	done
+
+run: $(BUILD)/penny
+	$(BUILD)/penny chat
+
+format:
+	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(CLI_SRC) $(TEST_SRC) $(FUZZ_SRC)
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,171 @@
+/*
+ * penny.h - the public interface of libpenny.
+ *
+ * Everything the penny CLI does goes through this header, so any program can
+ * embed the same engine. Handles are opaque; every fallible call returns a
+ * penny_status and, when it fails, fills the caller's penny_error with a
+ * message that names the file, field or offset at fault.
+ *
+ * Ownership: objects made by a *_new / *_load call belong to the caller and are
+ * released with the matching *_free, which accepts NULL. A model must outlive
+ * the contexts made from it. Two models may live in one process: nothing here
+ * keeps hidden global state.
+ */
+#ifndef PENNY_H
+#define PENNY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t penny_token;
+
+typedef enum penny_status {
+    PENNY_OK = 0,
+    PENNY_ERR_IO,          /* open/read/map failed */
+    PENNY_ERR_FORMAT,      /* malformed file */
+    PENNY_ERR_UNSUPPORTED, /* valid but not handled (type, architecture) */
+    PENNY_ERR_NOMEM,
+    PENNY_ERR_ARG,   /* caller passed something invalid */
+    PENNY_ERR_RANGE, /* context full, token id out of range, buffer too small */
+} penny_status;
+
+/* Filled by a failing call; message is NUL-terminated. */
+typedef struct penny_error {
+    penny_status code;
+    char message[512];
+} penny_error;
+
+const char *penny_status_str(penny_status s);
+
+/* ---- GGUF inspection (read-only view of a file, used by `penny info`) ---- */
+
+typedef struct penny_gguf penny_gguf;
+
+penny_status penny_gguf_open(const char *path, penny_gguf **out, penny_error *err);
+void penny_gguf_free(penny_gguf *g);
+uint32_t penny_gguf_version(const penny_gguf *g);
+int64_t penny_gguf_kv_count(const penny_gguf *g);
+const char *penny_gguf_kv_key(const penny_gguf *g, int64_t i);
+/* Writes a printable rendering of value i into buf (arrays longer than
+ * max_items are summarised); returns buf. */
+char *penny_gguf_kv_format(const penny_gguf *g, int64_t i, char *buf, size_t cap, int max_items);
+int64_t penny_gguf_tensor_count(const penny_gguf *g);
+
+typedef struct penny_tensor_info {
+    const char *name;
+    int n_dims;
+    int64_t ne[4];         /* ne[0] varies fastest */
+    const char *type_name; /* e.g. "Q8_0" */
+    uint64_t offset;       /* from the start of the file */
+    uint64_t nbytes;
+} penny_tensor_info;
+
+void penny_gguf_tensor(const penny_gguf *g, int64_t i, penny_tensor_info *out);
+
+/* ---- models ---- */
+
+typedef struct penny_model penny_model;
+
+typedef struct penny_model_params {
+    int n_threads; /* 0: one per core */
+} penny_model_params;
+
+penny_model_params penny_model_default_params(void);
+penny_status penny_model_load(const char *path, const penny_model_params *params,
+                              penny_model **out, penny_error *err);
+void penny_model_free(penny_model *m);
+
+int penny_model_n_vocab(const penny_model *m);
+int penny_model_n_ctx_train(const penny_model *m);
+penny_token penny_model_bos(const penny_model *m); /* -1 when none */
+penny_token penny_model_eos(const penny_model *m);
+bool penny_model_add_bos(const penny_model *m);
+/* True for end-of-generation tokens (EOS, EOT, ...). */
+bool penny_token_is_eog(const penny_model *m, penny_token t);
+/* One-line description: architecture, size, type. */
+const char *penny_model_desc(const penny_model *m);
+
+/* ---- tokenizer ---- */
+
+/* Tokenizes text (len bytes, UTF-8). When parse_special is true, the text of
+ * special tokens (e.g. "<s>") becomes those tokens; otherwise it is plain text.
+ * On PENNY_ERR_RANGE *n_out holds the count needed. */
+penny_status penny_tokenize(const penny_model *m, const char *text, size_t len, bool add_bos,
+                            bool parse_special, penny_token *out, int cap, int *n_out,
+                            penny_error *err);
+
+/* Raw bytes of one token's text (may be a partial UTF-8 character). */
+penny_status penny_token_bytes(const penny_model *m, penny_token t, const char **bytes,
+                               size_t *len);
+
+/* Streaming detokenizer: holds back incomplete UTF-8 sequences. */
+typedef struct penny_detok penny_detok;
+penny_status penny_detok_new(const penny_model *m, penny_detok **out, penny_error *err);
+void penny_detok_free(penny_detok *d);
+/* Appends the text of token t; returns a NUL-terminated string of the complete
+ * characters now ready (valid until the next call), possibly "". */
+const char *penny_detok_push(penny_detok *d, penny_token t);
+/* Returns whatever is still held (invalid bytes as U+FFFD) and resets. */
+const char *penny_detok_flush(penny_detok *d);
+
+/* ---- contexts (KV cache + activations) ---- */
+
+typedef struct penny_context penny_context;
+
+typedef struct penny_context_params {
+    int n_ctx;   /* 0: the model's training context, capped at 4096 */
+    int n_batch; /* tokens per forward pass for prompts; 0: 512 */
+} penny_context_params;
+
+penny_context_params penny_context_default_params(void);
+penny_status penny_context_new(penny_model *m, const penny_context_params *params,
+                               penny_context **out, penny_error *err);
+void penny_context_free(penny_context *c);
+int penny_context_n_ctx(const penny_context *c);
+int penny_context_n_past(const penny_context *c);
+/* Forget cached positions >= n_past. */
+void penny_context_truncate(penny_context *c, int n_past);
+
+/* Runs tokens through the model at positions n_past.. and appends them to the
+ * cache. Logits of the last token are kept (penny_logits); with all_logits,
+ * those of every token (penny_logits_ith). */
+penny_status penny_eval(penny_context *c, const penny_token *tokens, int n, bool all_logits,
+                        penny_error *err);
+const float *penny_logits(const penny_context *c); /* n_vocab floats */
+const float *penny_logits_ith(const penny_context *c, int i);
+
+/* ---- sampling ---- */
+
+typedef struct penny_sampler_params {
+    float temperature; /* <= 0: greedy */
+    int top_k;         /* <= 0: off */
+    float top_p;       /* >= 1: off */
+    float min_p;       /* <= 0: off */
+    float repeat_penalty;   /* 1: off */
+    float presence_penalty; /* 0: off */
+    float frequency_penalty;
+    int penalty_last_n; /* tokens considered by penalties */
+    uint64_t seed;
+} penny_sampler_params;
+
+typedef struct penny_sampler penny_sampler;
+
+penny_sampler_params penny_sampler_default_params(void);
+penny_status penny_sampler_new(const penny_sampler_params *p, int n_vocab, penny_sampler **out,
+                               penny_error *err);
+void penny_sampler_free(penny_sampler *s);
+/* Picks the next token from logits (n_vocab floats; not modified). */
+penny_token penny_sampler_sample(penny_sampler *s, const float *logits);
+/* Records a token (prompt or generated) for the penalties. */
+void penny_sampler_accept(penny_sampler *s, penny_token t);
+void penny_sampler_reset(penny_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
