@@ -38,7 +38,14 @@ void err_prefix(penny_error *err, const char *fmt, ...) {
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, err->message, sizeof old);
-    snprintf(err->message, sizeof err->message, "%s: %s", pre, old);
+    size_t n = strlen(pre);
+    if (n > sizeof err->message - 3) n = sizeof err->message - 3;
+    memcpy(err->message, pre, n);
+    memcpy(err->message + n, ": ", 2);
+    size_t room = sizeof err->message - n - 3;
+    size_t m = strnlen(old, room);
+    memcpy(err->message + n + 2, old, m);
+    err->message[n + 2 + m] = '\0';
 }
 
 void err_clear(penny_error *err) {

@@ -1,5 +1,4 @@
 /* mapfile.c - whole-file read-only mmap with errors that name the file. */
-#define _GNU_SOURCE
 #include "base/mapfile.h"
 
 #include <errno.h>

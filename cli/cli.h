@@ -1,0 +1,21 @@
+/*
+ * cli.h - shared helpers of the penny command-line tool and its subcommands.
+ * Only cli/ may print to the user or exit.
+ */
+#ifndef PENNY_CLI_H
+#define PENNY_CLI_H
+
+#include "penny.h"
+
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+
+/* Prints "penny: what: message" to stderr; returns 1. */
+int cli_fail(const char *what, const penny_error *err);
+double cli_now(void);
+/* Option values; invalid text exits with status 2 and a message. */
+double cli_num(const char *opt, const char *s);
+int cli_int(const char *opt, const char *s);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * info.c - `penny info FILE` (metadata and tensor table of a GGUF file) and
+ * `penny tokenize -m FILE` (stdin text -> token ids).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void human_bytes(uint64_t n, char *buf, size_t cap) {
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, u ? "%.2f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void print_tensors(const penny_gguf *g) {
+    int64_t nt = penny_gguf_tensor_count(g);
+    uint64_t total = 0;
+    printf("\ntensors: %lld\n%-40s %-6s %-28s %12s %14s\n", (long long)nt, "name", "type", "shape",
+           "size", "offset");
+    for (int64_t i = 0; i < nt; i++) {
+        penny_tensor_info ti;
+        penny_gguf_tensor(g, i, &ti);
+        char shape[64] = "", size[32];
+        size_t w = 0;
+        for (int d = 0; d < ti.n_dims && w < sizeof shape; d++)
+            w += (size_t)snprintf(shape + w, sizeof shape - w, d ? " x %lld" : "%lld",
+                                  (long long)ti.ne[d]);
+        human_bytes(ti.nbytes, size, sizeof size);
+        printf("%-40s %-6s %-28s %12s %14llu\n", ti.name, ti.type_name, shape, size,
+               (unsigned long long)ti.offset);
+        total += ti.nbytes;
+    }
+    char tb[32];
+    human_bytes(total, tb, sizeof tb);
+    printf("total tensor data: %s (%llu bytes)\n", tb, (unsigned long long)total);
+}
+
+int cmd_info(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: penny info FILE.gguf\n");
+        return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+    }
+    penny_error err = {0};
+    penny_gguf *g = NULL;
+    if (penny_gguf_open(argv[1], &g, &err)) return cli_fail("info", &err);
+    printf("file: %s\ngguf version: %u\n\nmetadata: %lld keys\n", argv[1], penny_gguf_version(g),
+           (long long)penny_gguf_kv_count(g));
+    static char buf[4096];
+    for (int64_t i = 0; i < penny_gguf_kv_count(g); i++)
+        printf("  %-44s = %s\n", penny_gguf_kv_key(g, i), penny_gguf_kv_format(g, i, buf, sizeof buf, 8));
+    print_tensors(g);
+    penny_gguf_free(g);
+    return 0;
+}
+
+/* Reads all of stdin; returns a malloc'd buffer (caller frees) or NULL. */
+static char *read_stdin(size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, stdin);
+        n += r;
+        if (r == 0) break;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"no-bos", 0, 0, 'B'},
+                                         {"special", 0, 0, 'S'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model = NULL;
+    int no_bos = 0, special = 0, c;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        if (c == 'm') model = optarg;
+        else if (c == 'B') no_bos = 1;
+        else if (c == 'S') special = 1;
+        else {
+            fprintf(stderr, "usage: penny tokenize -m FILE [--no-bos] [--special] < text\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "penny tokenize: -m FILE is required\n");
+        return 2;
+    }
+    penny_error err = {0};
+    penny_model *m = NULL;
+    penny_model_params mp = penny_model_default_params();
+    mp.n_threads = 1;
+    if (penny_model_load(model, &mp, &m, &err)) return cli_fail("load", &err);
+    size_t len = 0;
+    char *text = read_stdin(&len);
+    int rc = 1, n = 0, cap = (int)len + 8;
+    penny_token *ids = text ? malloc(sizeof *ids * (size_t)cap) : NULL;
+    if (!ids) fprintf(stderr, "penny tokenize: out of memory\n");
+    else if (penny_tokenize(m, text, len, !no_bos && penny_model_add_bos(m), special, ids, cap, &n, &err))
+        cli_fail("tokenize", &err);
+    else {
+        for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+        printf("\n");
+        rc = 0;
+    }
+    free(ids);
+    free(text);
+    penny_model_free(m);
+    return rc;
+}

@@ -1,0 +1,93 @@
+/*
+ * penny.c - the command-line interface. Built only on include/penny.h, so
+ * everything it does is available to programs that embed libpenny.
+ *
+ * Subcommands: run (generate text), info (describe a GGUF file), tokenize.
+ * Generated text goes to stdout; diagnostics and timings go to stderr.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char *USAGE =
+    "penny - run language models from GGUF files on a CPU\n"
+    "\n"
+    "usage: penny COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  run -m FILE -p TEXT   generate a continuation of TEXT\n"
+    "      -n N              tokens to generate (default 128; -1: until end or context full)\n"
+    "      --temp T          temperature (default 0.8; 0 = greedy)\n"
+    "      --top-k K         keep the K most likely tokens (default 40; 0 = off)\n"
+    "      --top-p P         nucleus sampling (default 0.95; 1 = off)\n"
+    "      --min-p P         drop tokens below P x the best probability (default 0.05)\n"
+    "      --repeat-penalty F, --presence-penalty F, --frequency-penalty F, --repeat-last-n N\n"
+    "      --seed S          random seed (default: random, printed with -v)\n"
+    "      -c, --ctx N       context size (default: model's, at most 4096)\n"
+    "      -b, --batch N     prompt tokens per forward pass (default 512)\n"
+    "      -t, --threads N   threads (default: all cores)\n"
+    "      --echo            print the prompt before the continuation\n"
+    "      --special         parse special-token text (e.g. <s>) in the prompt\n"
+    "      -v, --verbose     print timings and settings to stderr\n"
+    "  info FILE             print a GGUF file's metadata and tensor table\n"
+    "  tokenize -m FILE      read text on stdin, print token ids\n"
+    "      --no-bos          do not add the beginning-of-sequence token\n"
+    "      --special         parse special-token text\n"
+    "\n"
+    "  penny --help | penny COMMAND --help\n";
+
+int cli_fail(const char *what, const penny_error *err) {
+    fprintf(stderr, "penny: %s: %s\n", what, err->message[0] ? err->message : "error");
+    return 1;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Parses a number option; exits with a message on garbage (only the CLI may exit). */
+double cli_num(const char *opt, const char *s) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "penny: option %s: '%s' is not a number\n", opt, s);
+        exit(2);
+    }
+    return v;
+}
+
+int cli_int(const char *opt, const char *s) {
+    double v = cli_num(opt, s);
+    if (v != (double)(long)v || v < -2147483647.0 || v > 2147483647.0) {
+        fprintf(stderr, "penny: option %s: '%s' is not an integer\n", opt, s);
+        exit(2);
+    }
+    return (int)v;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    argv[1] = argv[0];
+    argc--;
+    argv++;
+    if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
+    if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    fprintf(stderr, "penny: unknown command '%s' (see penny --help)\n", cmd);
+    return 2;
+}

@@ -1,0 +1,222 @@
+/*
+ * api.c - the public API of include/penny.h over the internal modules:
+ * model loading (GGUF -> tokenizer + bound weights + thread pool), contexts
+ * (KV cache and buffers), evaluation in batches, tokenizer pass-throughs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "model/context.h"
+
+penny_model_params penny_model_default_params(void) {
+    penny_model_params p = {0};
+    return p;
+}
+
+penny_status penny_model_load(const char *path, const penny_model_params *params,
+                              penny_model **out, penny_error *err) {
+    *out = NULL;
+    if (!path) return err_set(err, PENNY_ERR_ARG, "no model path given");
+    penny_model_params p = params ? *params : penny_model_default_params();
+    penny_model *m = calloc(1, sizeof *m);
+    if (!m) return err_set(err, PENNY_ERR_NOMEM, "out of memory");
+    penny_status rc;
+    if ((rc = gguf_open(path, true, &m->gguf, err)) || (rc = llama_bind(m, err)) ||
+        (rc = tok_new(m->gguf, &m->tok, err)))
+        goto fail;
+    if (tok_n_vocab(m->tok) > m->hp.n_vocab) {
+        rc = err_set(err, PENNY_ERR_FORMAT, "%s: vocabulary has %d tokens but token_embd only %d rows",
+                     path, tok_n_vocab(m->tok), m->hp.n_vocab);
+        goto fail;
+    }
+    if ((rc = pool_new(p.n_threads, &m->pool, err))) goto fail;
+    *out = m;
+    return PENNY_OK;
+fail:
+    penny_model_free(m);
+    return rc;
+}
+
+void penny_model_free(penny_model *m) {
+    if (!m) return;
+    pool_free(m->pool);
+    tok_free(m->tok);
+    free(m->layers);
+    free(m->rope_freqs);
+    gguf_close(m->gguf);
+    free(m);
+}
+
+int penny_model_n_vocab(const penny_model *m) { return m->hp.n_vocab; }
+int penny_model_n_ctx_train(const penny_model *m) { return m->hp.n_ctx_train; }
+penny_token penny_model_bos(const penny_model *m) { return tok_bos(m->tok); }
+penny_token penny_model_eos(const penny_model *m) { return tok_eos(m->tok); }
+bool penny_model_add_bos(const penny_model *m) { return tok_add_bos(m->tok); }
+bool penny_token_is_eog(const penny_model *m, penny_token t) { return tok_is_eog(m->tok, t); }
+const char *penny_model_desc(const penny_model *m) { return m->desc; }
+
+penny_status penny_tokenize(const penny_model *m, const char *text, size_t len, bool add_bos,
+                            bool parse_special, penny_token *out, int cap, int *n_out,
+                            penny_error *err) {
+    return tok_encode(m->tok, text, len, add_bos, parse_special, out, cap, n_out, err);
+}
+
+penny_status penny_token_bytes(const penny_model *m, penny_token t, const char **bytes,
+                               size_t *len) {
+    if (t < 0 || t >= tok_n_vocab(m->tok)) return PENNY_ERR_RANGE;
+    tok_piece(m->tok, t, bytes, len);
+    return PENNY_OK;
+}
+
+struct penny_detok {
+    tok_stream *s;
+};
+
+penny_status penny_detok_new(const penny_model *m, penny_detok **out, penny_error *err) {
+    *out = NULL;
+    penny_detok *d = calloc(1, sizeof *d);
+    if (!d) return err_set(err, PENNY_ERR_NOMEM, "out of memory");
+    penny_status rc = tok_stream_new(m->tok, &d->s, err);
+    if (rc) {
+        free(d);
+        return rc;
+    }
+    *out = d;
+    return PENNY_OK;
+}
+
+void penny_detok_free(penny_detok *d) {
+    if (!d) return;
+    tok_stream_free(d->s);
+    free(d);
+}
+
+const char *penny_detok_push(penny_detok *d, penny_token t) { return tok_stream_push(d->s, t); }
+const char *penny_detok_flush(penny_detok *d) { return tok_stream_flush(d->s); }
+
+/* ---- contexts ---- */
+
+penny_context_params penny_context_default_params(void) {
+    penny_context_params p = {0};
+    return p;
+}
+
+static float *alloc_floats(size_t n, bool *ok) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+penny_status penny_context_new(penny_model *m, const penny_context_params *params,
+                               penny_context **out, penny_error *err) {
+    *out = NULL;
+    penny_context_params p = params ? *params : penny_context_default_params();
+    const llama_hparams *hp = &m->hp;
+    int n_ctx = p.n_ctx > 0 ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    int n_batch = p.n_batch > 0 ? p.n_batch : 512;
+    if (n_ctx <= 0 || n_ctx > (1 << 22) || n_batch > (1 << 16))
+        return err_set(err, PENNY_ERR_ARG, "context size %d / batch %d out of range", n_ctx, n_batch);
+    if (n_batch > n_ctx) n_batch = n_ctx;
+    penny_context *c = calloc(1, sizeof *c);
+    if (!c) return err_set(err, PENNY_ERR_NOMEM, "out of memory");
+    c->model = m;
+    c->n_ctx = n_ctx;
+    c->n_batch = n_batch;
+    size_t q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t wide = q_dim > (size_t)hp->n_embd ? q_dim : (size_t)hp->n_embd;
+    size_t B = (size_t)n_batch;
+    bool ok = true;
+    c->k_cache = alloc_floats((size_t)hp->n_layer * n_ctx * kv_dim, &ok);
+    c->v_cache = alloc_floats((size_t)hp->n_layer * n_ctx * kv_dim, &ok);
+    c->x = alloc_floats(B * hp->n_embd, &ok);
+    c->xb = alloc_floats(B * wide, &ok);
+    c->q = alloc_floats(B * wide, &ok);
+    c->k = alloc_floats(B * kv_dim, &ok);
+    c->v = alloc_floats(B * kv_dim, &ok);
+    c->gate = alloc_floats(B * hp->n_ff, &ok);
+    c->up = alloc_floats(B * hp->n_ff, &ok);
+    c->scores = alloc_floats((size_t)pool_size(m->pool) * n_ctx, &ok);
+    c->pos = calloc(B, sizeof(int32_t));
+    c->logits = alloc_floats((size_t)hp->n_vocab, &ok);
+    c->n_logits_cap = 1;
+    if (!ok || !c->pos) {
+        penny_context_free(c);
+        return err_set(err, PENNY_ERR_NOMEM, "out of memory allocating a %d-token context", n_ctx);
+    }
+    *out = c;
+    return PENNY_OK;
+}
+
+void penny_context_free(penny_context *c) {
+    if (!c) return;
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xb);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->gate);
+    free(c->up);
+    free(c->scores);
+    free(c->pos);
+    free(c->logits);
+    free(c);
+}
+
+int penny_context_n_ctx(const penny_context *c) { return c->n_ctx; }
+int penny_context_n_past(const penny_context *c) { return c->n_past; }
+
+void penny_context_truncate(penny_context *c, int n_past) {
+    if (n_past >= 0 && n_past < c->n_past) c->n_past = n_past;
+}
+
+static penny_status check_eval(penny_context *c, const penny_token *tokens, int n,
+                               penny_error *err) {
+    if (n <= 0 || !tokens) return err_set(err, PENNY_ERR_ARG, "nothing to evaluate");
+    if (n > c->n_ctx - c->n_past)
+        return err_set(err, PENNY_ERR_RANGE,
+                       "context full: %d tokens cached + %d new exceed the context size %d",
+                       c->n_past, n, c->n_ctx);
+    int n_vocab = c->model->hp.n_vocab;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return err_set(err, PENNY_ERR_RANGE, "token %d (at index %d) is outside the vocabulary of %d",
+                           tokens[i], i, n_vocab);
+    return PENNY_OK;
+}
+
+penny_status penny_eval(penny_context *c, const penny_token *tokens, int n, bool all_logits,
+                        penny_error *err) {
+    penny_status rc = check_eval(c, tokens, n, err);
+    if (rc) return rc;
+    size_t n_vocab = (size_t)c->model->hp.n_vocab;
+    if (all_logits && n > c->n_logits_cap) {
+        float *p = realloc(c->logits, sizeof(float) * n_vocab * (size_t)n);
+        if (!p) return err_set(err, PENNY_ERR_NOMEM, "out of memory for %d x %zu logits", n, n_vocab);
+        c->logits = p;
+        c->n_logits_cap = n;
+    }
+    for (int done = 0; done < n;) {
+        int T = n - done < c->n_batch ? n - done : c->n_batch;
+        bool last = done + T == n;
+        if (all_logits)
+            llama_forward(c, tokens + done, T, true, c->logits + (size_t)done * n_vocab);
+        else /* intermediate prompt batches need no logits */
+            llama_forward(c, tokens + done, T, false, last ? c->logits : NULL);
+        done += T;
+    }
+    c->n_logits = all_logits ? n : 1;
+    return PENNY_OK;
+}
+
+const float *penny_logits(const penny_context *c) {
+    return c->logits + (size_t)(c->n_logits - 1) * c->model->hp.n_vocab;
+}
+
+const float *penny_logits_ith(const penny_context *c, int i) {
+    if (i < 0 || i >= c->n_logits) return NULL;
+    return c->logits + (size_t)i * c->model->hp.n_vocab;
+}
