@@ -21,7 +21,7 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/*.c)
 
-.PHONY: all test test-asan fuzz run clean format
+.PHONY: all test test-asan test-clang check fuzz fuzz-run run clean format
 all: $(BUILD)/penny $(BUILD)/libpenny.a $(BUILD)/libpenny.so $(TEST_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -52,18 +52,39 @@ test-asan:
 
 fuzz:
 	@mkdir -p build-fuzz
-	for f in $(FUZZ_SRC); do \
+	@for f in $(FUZZ_SRC); do echo "fuzz target $$f"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
 	    -o build-fuzz/$$(basename $$f .c) $$f $(LIB_SRC) -lm -lpthread || exit 1; \
 	done
 
+# Everything CI runs: optimised tests, sanitizer tests, a clang build, and
+# each fuzz target for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+check: test test-asan test-clang fuzz-run
+
+test-clang:
+	$(MAKE) CC=clang BUILD=build-clang all
+
+fuzz-run: fuzz
+	for f in build-fuzz/fuzz_*; do \
+	  n=$$(basename $$f); seeds=fuzz/corpus/$${n#fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+	  [ -d $$seeds ] || seeds=; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$n $$seeds \
+	    > build-fuzz/$$n.log 2>&1; rc=$$?; tail -4 build-fuzz/$$n.log; \
+	  [ $$rc -eq 0 ] || { echo "fuzz target $$n failed"; exit 1; }; \
+	done
+
+# Until penny trains its own assistant (see docs), `make run` runs the tiny
+# TinyStories model from ../shared.
+MODEL ?= ../shared/models/stories260K.gguf
+PROMPT ?= Once upon a time
 run: $(BUILD)/penny
-	$(BUILD)/penny chat
+	$(BUILD)/penny run -m $(MODEL) -p "$(PROMPT)" -n 256
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(CLI_SRC) $(TEST_SRC) $(FUZZ_SRC)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-clang
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
