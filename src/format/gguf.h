@@ -23,8 +23,18 @@
 #include "penny.h"
 
 enum gguf_vtype {
-    GGUF_U8 = 0, GGUF_I8 = 1, GGUF_U16 = 2, GGUF_I16 = 3, GGUF_U32 = 4, GGUF_I32 = 5,
-    GGUF_F32 = 6, GGUF_BOOL = 7, GGUF_STR = 8, GGUF_ARR = 9, GGUF_U64 = 10, GGUF_I64 = 11,
+    GGUF_U8 = 0,
+    GGUF_I8 = 1,
+    GGUF_U16 = 2,
+    GGUF_I16 = 3,
+    GGUF_U32 = 4,
+    GGUF_I32 = 5,
+    GGUF_F32 = 6,
+    GGUF_BOOL = 7,
+    GGUF_STR = 8,
+    GGUF_ARR = 9,
+    GGUF_U64 = 10,
+    GGUF_I64 = 11,
     GGUF_F64 = 12,
 };
 
@@ -39,9 +49,9 @@ typedef struct gguf_value gguf_value;
 typedef struct gguf_arr {
     enum gguf_vtype type; /* element type */
     uint64_t n;
-    const void *data;         /* fixed-size element types: n raw LE elements in the file */
-    const gguf_str *strs;     /* GGUF_STR: n strings (owned table) */
-    const gguf_value *items;  /* GGUF_ARR: n nested arrays (owned table) */
+    const void *data;        /* fixed-size element types: n raw LE elements in the file */
+    const gguf_str *strs;    /* GGUF_STR: n strings (owned table) */
+    const gguf_value *items; /* GGUF_ARR: n nested arrays (owned table) */
 } gguf_arr;
 
 struct gguf_value {
@@ -65,11 +75,11 @@ typedef struct gguf_kv {
 typedef struct gguf_tensor {
     gguf_str name;
     uint32_t n_dims;
-    int64_t ne[4]; /* ne[0] fastest; unused dims are 1 */
-    uint32_t type; /* ggml type id (see kernels/types.h) */
+    int64_t ne[4];   /* ne[0] fastest; unused dims are 1 */
+    uint32_t type;   /* ggml type id (see kernels/types.h) */
     uint64_t offset; /* relative to the data section, as stored */
     uint64_t nbytes;
-    const void *data; /* view into the mapping */
+    const void *data;     /* view into the mapping */
     uint64_t info_offset; /* byte offset of the tensor info, for messages */
 } gguf_tensor;
 
@@ -85,6 +95,11 @@ void gguf_close(gguf_file *g);
 const char *gguf_path(const gguf_file *g);
 uint32_t gguf_version(const gguf_file *g);
 uint64_t gguf_alignment(const gguf_file *g);
+/* Byte offset of the tensor data section from the start of the file;
+ * tensor t's data starts at gguf_data_offset(g) + t->offset. */
+uint64_t gguf_data_offset(const gguf_file *g);
+/* "u8", "string", "array", ...; "unknown" for ids outside 0..12. */
+const char *gguf_vtype_name(enum gguf_vtype t);
 int64_t gguf_kv_count(const gguf_file *g);
 const gguf_kv *gguf_kv_at(const gguf_file *g, int64_t i);
 int64_t gguf_tensor_count(const gguf_file *g);
@@ -106,7 +121,10 @@ penny_status gguf_get_str(const gguf_file *g, const char *key, gguf_str *out, pe
 penny_status gguf_get_arr(const gguf_file *g, const char *key, const gguf_arr **out,
                           penny_error *err);
 
-/* Element i of a numeric array as double (any element type). */
+/* Array data are views into the file and may be unaligned: read elements
+ * with memcpy or gguf_arr_num, never through a cast pointer.
+ * Element i of a numeric array as double (any element type; bools are 0/1,
+ * strings, arrays and i >= n give 0). */
 double gguf_arr_num(const gguf_arr *a, uint64_t i);
 /* Compares a gguf_str with a NUL-terminated string. */
 bool gguf_str_eq(gguf_str s, const char *z);
@@ -130,11 +148,15 @@ penny_status gguf_writer_set_arr(gguf_writer *w, const char *key, enum gguf_vtyp
                                  const void *data, uint64_t n);
 penny_status gguf_writer_set_str_arr(gguf_writer *w, const char *key, const char *const *strs,
                                      uint64_t n);
-/* Copies every key/value pair of src (for quantize/export). */
+/* Any value, including nested arrays (items[i].type must be GGUF_ARR) and
+ * scalars of every width; the value is copied, so v may be freed afterwards. */
+penny_status gguf_writer_set_value(gguf_writer *w, const char *key, const gguf_value *v);
+/* Copies every key/value pair of src (for quantize/export). Setting a key
+ * that is already set replaces its value and keeps its position. */
 penny_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *src);
 /* data: nbytes (as implied by type and ne) to be written at save time. */
-penny_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type,
-                                    int n_dims, const int64_t *ne, const void *data);
+penny_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, int n_dims,
+                                    const int64_t *ne, const void *data);
 /* Writes to path via a temp file + rename, so a failure never leaves a
  * half-written file under the final name. */
 penny_status gguf_writer_save(gguf_writer *w, const char *path, penny_error *err);
