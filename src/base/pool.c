@@ -9,6 +9,7 @@
 #include "base/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -43,11 +44,19 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Spinning is only cheap while every thread has a core: yield now and then
+ * so that an oversubscribed machine (more threads than free cores) still
+ * makes progress instead of burning whole time slices. */
+static inline void spin_pause(int i) {
+    if ((i & 255) == 255) sched_yield();
+    else cpu_relax();
+}
+
 static unsigned wait_gen(pool *p, unsigned seen) {
     for (int i = 0; i < POOL_SPINS; i++) {
         unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g != seen) return g;
-        cpu_relax();
+        spin_pause(i);
     }
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->sleepers, 1);
@@ -141,5 +150,5 @@ void pool_run(pool *p, pool_fn fn, void *arg) {
     atomic_store_explicit(&p->pending, p->n - 1, memory_order_release);
     publish(p);
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) spin_pause(i);
 }
