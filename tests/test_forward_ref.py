@@ -1,0 +1,212 @@
+"""test_forward_ref.py - penny's Llama forward pass against the float64 reference.
+
+Runs prompts through penny (build/tests/tool_logits, all logits of every
+position) and through tests/ref_llama.py (float64 numpy, weights read and
+dequantized exactly by the independent tests/pygguf.py), and compares:
+
+    err = max over positions t of  max_v |penny[t,v] - ref[t,v]| / max_v |ref[t,v]|
+
+which must be <= TOL (1e-4) in every case. Weights are dequantized exactly on
+both sides, so the error measures only penny's float32 arithmetic.
+
+Cases: (1) stories260K.gguf from $PENNY_SHARED (default ../shared next to the
+repo; SKIP when absent): first a self-check of the reference against
+llama.cpp's greedy ids, then a 64-token prompt with the default batch,
+--batch 7 (several batches) and --threads 1 vs 2, and llama-2-tiny-random.gguf
+(real 32,000-token vocabulary, F16); (2) random models written
+by build/tests/tool_genmodel: every weight type with GQA, plus untied output,
+partial rope, linear rope scaling, rope_freqs with another base, a head
+dimension other than dim/heads, MHA and MQA.
+Exits non-zero on any failure; uses only numpy and the standard library.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import ref_llama  # noqa: E402
+
+TOL = 1e-4
+ROOT = os.path.dirname(HERE)
+SHARED = os.environ.get("PENNY_SHARED", os.path.join(ROOT, "..", "shared"))
+STORIES_PROMPT = [1, 403, 407, 261, 378]  # BOS + "Once upon a time"
+
+failures = []
+ref_seconds = 0.0
+
+
+def build_dir():
+    b = os.environ.get("PENNY_BUILD", "build")
+    return b if os.path.isabs(b) or os.path.isdir(b) else os.path.join(ROOT, b)
+
+
+def tool(name):
+    path = os.path.join(build_dir(), "tests", name)
+    if not os.access(path, os.X_OK):
+        sys.exit(f"FAIL: {path} not built (run make)")
+    return path
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
+    return r.stdout
+
+
+def penny_logits(model, ids, n_vocab, tmp, threads=2, batch=None):
+    out = os.path.join(tmp, "logits.f32")
+    cmd = [tool("tool_logits"), model, out, "--ids", ",".join(map(str, ids)),
+           "--threads", str(threads)]
+    if batch:
+        cmd += ["--batch", str(batch)]
+    echoed = run(cmd).split()
+    if [int(t) for t in echoed] != list(ids):
+        raise RuntimeError("tool_logits echoed different token ids")
+    got = np.fromfile(out, dtype="<f4")
+    if got.size != len(ids) * n_vocab:
+        raise RuntimeError(f"tool_logits wrote {got.size} floats, want {len(ids)}x{n_vocab}")
+    return got.reshape(len(ids), n_vocab).astype(np.float64)
+
+
+def rel_err(got, ref):
+    """max over positions of ||got - ref||_inf / ||ref||_inf (inf if non-finite)."""
+    if not np.all(np.isfinite(got)):
+        return float("inf")
+    return float(np.max(np.abs(got - ref).max(axis=1) / np.abs(ref).max(axis=1)))
+
+
+def reference(ref, ids):
+    global ref_seconds
+    t0 = time.perf_counter()
+    logits = ref.forward(ids)
+    ref_seconds += time.perf_counter() - t0
+    return logits
+
+
+def compare(label, ref, model, ids, tmp, **kw):
+    """Checks one penny run against the reference; returns penny's logits."""
+    try:
+        got = penny_logits(model, ids, ref.n_vocab, tmp, **kw)
+    except RuntimeError as e:
+        failures.append(label)
+        print(f"FAIL {label}: {e}")
+        return None
+    err = rel_err(got, reference(ref, ids))
+    ok = err <= TOL
+    if not ok:
+        failures.append(label)
+    print(f"{'ok  ' if ok else 'FAIL'} {label:44s} max rel err {err:.3e} (tol {TOL:.0e})")
+    return got
+
+
+def self_check_rope():
+    """NeoX ordering must equal normal ordering on de-interleaved dims."""
+    rng = np.random.RandomState(0)
+    x = rng.randn(5, 3, 10)
+    ang = ref_llama.rope_angles(np.arange(5), 8, 10000.0)
+    perm = np.r_[0:8:2, 1:8:2, 8, 9]
+    a = ref_llama.rope(x, ang)[..., perm]
+    b = ref_llama.rope(x[..., perm], ang, neox=True)
+    if not np.allclose(a, b, rtol=0, atol=1e-12):
+        failures.append("rope self-check")
+        print("FAIL reference self-check: neox != permuted normal rope")
+
+
+def stories_generated_ids():
+    """llama.cpp's greedy continuation, from reference/stories260K.txt."""
+    path = os.path.join(SHARED, "reference", "stories260K.txt")
+    with open(path, encoding="utf-8") as f:
+        m = re.search(r"generated ids[^:]*:\s*\[([0-9, ]+)\]", f.read())
+    return [int(t) for t in m.group(1).split(",")]
+
+
+def test_stories(tmp):
+    model = os.path.join(SHARED, "models", "stories260K.gguf")
+    if not os.path.exists(model):
+        print(f"SKIP stories260K: {model} not found (set PENNY_SHARED)")
+        return
+    ref = ref_llama.LlamaRef(model)
+    gen = stories_generated_ids()
+    seq = STORIES_PROMPT + gen
+    # Teacher-forced argmax == greedy decoding: the reference must reproduce
+    # llama.cpp's 64 greedy tokens exactly.
+    am = reference(ref, seq).argmax(axis=1)[len(STORIES_PROMPT) - 1:-1]
+    if list(am) != gen:
+        failures.append("stories260K reference greedy")
+        print(f"FAIL reference greedy ids differ from llama.cpp: {list(am)}")
+    else:
+        print(f"ok   reference reproduces llama.cpp's {len(gen)} greedy ids")
+    ids = seq[:64]
+    t2 = compare("stories260K threads 2", ref, model, ids, tmp, threads=2)
+    compare("stories260K threads 2 --batch 7", ref, model, ids, tmp, threads=2, batch=7)
+    t1 = compare("stories260K threads 1", ref, model, ids, tmp, threads=1)
+    if t1 is not None and t2 is not None:
+        print(f"     threads 1 vs 2: max abs diff {np.abs(t1 - t2).max():.3e}")
+
+
+def test_tiny_random(tmp):
+    """A 32,000-token vocabulary with F16 weights (dim 8, one layer)."""
+    model = os.path.join(SHARED, "models", "llama-2-tiny-random.gguf")
+    if not os.path.exists(model):
+        print(f"SKIP llama-2-tiny-random: {model} not found (set PENNY_SHARED)")
+        return
+    ref = ref_llama.LlamaRef(model)
+    ids = [1] + [int(t) for t in np.random.RandomState(7).randint(3, ref.n_vocab, 63)]
+    compare("llama-2-tiny-random F16 vocab 32000", ref, model, ids, tmp)
+
+
+# (label, tool_genmodel flags); seeds differ per case
+RANDOM_CASES = [(f"{t} GQA 8/2", ["--type", t]) for t in ["F32", "F16", "BF16", "Q8_0", "Q4_0"]] + [
+    ("Q8_0 untied output", ["--type", "Q8_0", "--untied"]),
+    ("F16 rope-dims 4 of 8", ["--type", "F16", "--rope-dims", "4"]),
+    ("F32 rope-linear 4", ["--type", "F32", "--rope-linear", "4"]),
+    ("BF16 rope_freqs, base 500000", ["--type", "BF16", "--rope-freqs", "--rope-base", "500000"]),
+    ("Q8_0 head_dim 32 (4x32 != dim 64)", ["--type", "Q8_0", "--heads", "4", "--head-dim", "32"]),
+    ("Q4_0 MHA 8/8", ["--type", "Q4_0", "--kv-heads", "8"]),
+    ("F32 MQA 8/1 untied", ["--type", "F32", "--kv-heads", "1", "--untied"]),
+]
+
+
+def test_random(tmp):
+    for i, (label, flags) in enumerate(RANDOM_CASES):
+        model = os.path.join(tmp, f"random{i}.gguf")
+        try:
+            run([tool("tool_genmodel"), model, "--seed", str(100 + i)] + flags)
+        except RuntimeError as e:
+            failures.append(label)
+            print(f"FAIL {label}: {e}")
+            continue
+        ref = ref_llama.LlamaRef(model)
+        rng = np.random.RandomState(i)
+        ids = [1] + [int(t) for t in rng.randint(3, ref.n_vocab, 63)]
+        compare(f"random {label}", ref, model, ids, tmp)
+        if i == 0:
+            compare(f"random {label} --batch 7", ref, model, ids, tmp, batch=7)
+
+
+def main():
+    t0 = time.perf_counter()
+    self_check_rope()
+    with tempfile.TemporaryDirectory(prefix="penny-fwd-") as tmp:
+        test_stories(tmp)
+        test_tiny_random(tmp)
+        test_random(tmp)
+    print(f"float64 reference forward passes: {ref_seconds:.2f} s; "
+          f"whole test {time.perf_counter() - t0:.1f} s")
+    if failures:
+        print(f"FAILED: {', '.join(failures)}")
+        return 1
+    print("all forward-pass comparisons within tolerance")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
