@@ -377,11 +377,13 @@ static penny_status rd_header(parser *p, uint64_t *n_tensors, uint64_t *n_kv) {
         return rc;
     if (*n_kv > left(p) / MIN_KV_SIZE)
         return fail_at(p, 16, PENNY_ERR_FORMAT,
-                       "metadata count %" PRIu64 " is impossible in the %" PRIu64 " bytes left",
+                       "metadata count %" PRIu64 " cannot fit in the %" PRIu64
+                       " bytes left (truncated or corrupt file)",
                        *n_kv, left(p));
     if (*n_tensors > (left(p) - *n_kv * MIN_KV_SIZE) / MIN_TENSOR_SIZE)
         return fail_at(p, 8, PENNY_ERR_FORMAT,
-                       "tensor count %" PRIu64 " is impossible in the %" PRIu64 " bytes left",
+                       "tensor count %" PRIu64 " cannot fit in the %" PRIu64
+                       " bytes left (truncated or corrupt file)",
                        *n_tensors, left(p));
     return PENNY_OK;
 }
@@ -446,14 +448,12 @@ static penny_status rd_dims(parser *p, gguf_tensor *t) {
     return PENNY_OK;
 }
 
-static penny_status rd_type(parser *p, gguf_tensor *t, const char *qname) {
+static penny_status rd_type(parser *p, gguf_tensor *t) {
     uint64_t at = p->pos;
     penny_status rc = rd_u32(p, &t->type, "type");
     if (rc) return rc;
     const type_traits *tt = type_get(t->type);
-    if (!tt)
-        return fail_at(p, at, PENNY_ERR_FORMAT, "tensor '%s' has unknown type id %" PRIu32, qname,
-                       t->type);
+    if (!tt) return fail_at(p, at, PENNY_ERR_FORMAT, "unknown type id %" PRIu32, t->type);
     if (t->ne[0] % tt->block_size != 0)
         return fail_at(p, at, PENNY_ERR_FORMAT,
                        "dimension 0 (%" PRId64 ") is not a multiple of the %s block size %" PRId64,
@@ -475,7 +475,7 @@ static penny_status rd_tensor(parser *p, int64_t i) {
     char q[64];
     quote_name(t->name.ptr, t->name.len, q, sizeof q);
     set_what(p, "tensor '%s' info", q);
-    if ((rc = rd_dims(p, t)) || (rc = rd_type(p, t, q))) return rc;
+    if ((rc = rd_dims(p, t)) || (rc = rd_type(p, t))) return rc;
     uint64_t at = p->pos;
     if ((rc = rd_u64(p, &t->offset, "data offset"))) return rc;
     if (t->offset % p->g->alignment != 0)
