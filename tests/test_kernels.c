@@ -356,6 +356,9 @@ static void test_rmsnorm(void) {
         for (int i = 0; i < N; i++) ss += (double)a[t * N + i] * a[t * N + i];
         CHECKF(fabs(ss / N - 1.0) < 1e-5, "t=%d mean square %.9f", t, ss / N);
     }
+    float e[2] = {1.0f, -1.0f}, ew[2] = {1.0f, 1.0f};
+    op_rmsnorm(e, e, ew, 1, 2, 3.0f); /* eps inside the root: 1/sqrt(1 + 3) */
+    CHECK(e[0] == 0.5f && e[1] == -0.5f);
     float z[4] = {0}, zw[4] = {1, 1, 1, 1};
     op_rmsnorm(z, z, zw, 1, 4, 1e-5f); /* eps keeps zeros finite */
     CHECK(z[0] == 0.0f && z[3] == 0.0f);
