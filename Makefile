@@ -11,7 +11,7 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fPIC -Iinclude -Isrc
-LDLIBS  += -lm -lpthread
+LDLIBS  += -lm -lpthread -lpcre2-8
 
 LIB_SRC  := $(wildcard src/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -54,7 +54,7 @@ fuzz:
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do echo "fuzz target $$f"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
-	    -o build-fuzz/$$(basename $$f .c) $$f $(LIB_SRC) -lm -lpthread || exit 1; \
+	    -o build-fuzz/$$(basename $$f .c) $$f $(LIB_SRC) -lm -lpthread -lpcre2-8 || exit 1; \
 	done
 
 # Everything CI runs: optimised tests, sanitizer tests, a clang build, and

@@ -32,7 +32,10 @@ void tok_free(tokenizer *t);
 int tok_n_vocab(const tokenizer *t);
 int32_t tok_bos(const tokenizer *t); /* -1 when none */
 int32_t tok_eos(const tokenizer *t);
+int32_t tok_eot(const tokenizer *t); /* -1 when none */
 bool tok_add_bos(const tokenizer *t);
+/* tokenizer.ggml.add_eos_token: tok_encode never appends EOS itself. */
+bool tok_add_eos(const tokenizer *t);
 bool tok_is_eog(const tokenizer *t, int32_t id);
 
 /* Same contract as penny_tokenize. */
