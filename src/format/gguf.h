@@ -126,6 +126,12 @@ penny_status gguf_get_arr(const gguf_file *g, const char *key, const gguf_arr **
  * Element i of a numeric array as double (any element type; bools are 0/1,
  * strings, arrays and i >= n give 0). */
 double gguf_arr_num(const gguf_arr *a, uint64_t i);
+/* Writes a printable rendering of v into buf (cap bytes, always
+ * NUL-terminated when cap > 0): numbers, true/false, strings quoted with
+ * control bytes and invalid UTF-8 escaped and cut after 80 bytes, arrays as
+ * [a, b, ... (N items)] showing at most max_items per level. A rendering
+ * cut at cap ends in "...". Returns buf. (penny_gguf_kv_format uses it.) */
+char *gguf_format_value(const gguf_value *v, char *buf, size_t cap, int max_items);
 /* Compares a gguf_str with a NUL-terminated string. */
 bool gguf_str_eq(gguf_str s, const char *z);
 

@@ -244,13 +244,20 @@ static void put_value(sbuf *b, const gguf_value *v, int max_items) {
     }
 }
 
-char *penny_gguf_kv_format(const penny_gguf *p, int64_t i, char *buf, size_t cap, int max_items) {
+char *gguf_format_value(const gguf_value *v, char *buf, size_t cap, int max_items) {
     if (!buf || cap == 0) return buf;
     buf[0] = '\0';
-    const gguf_kv *kv = gguf_kv_at(p->g, i);
-    if (!kv) return buf;
     sbuf b = {buf, cap, 0, false};
-    put_value(&b, &kv->val, max_items < 0 ? 0 : max_items);
+    put_value(&b, v, max_items < 0 ? 0 : max_items);
     sb_finish(&b);
     return buf;
+}
+
+char *penny_gguf_kv_format(const penny_gguf *p, int64_t i, char *buf, size_t cap, int max_items) {
+    const gguf_kv *kv = gguf_kv_at(p->g, i);
+    if (!kv) {
+        if (buf && cap) buf[0] = '\0';
+        return buf;
+    }
+    return gguf_format_value(&kv->val, buf, cap, max_items);
 }
