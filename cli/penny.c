@@ -28,7 +28,7 @@ static const char *USAGE =
     "      --top-k K         keep the K most likely tokens (default 40; 0 = off)\n"
     "      --top-p P         nucleus sampling (default 0.95; 1 = off)\n"
     "      --min-p P         drop tokens below P x the best probability (default 0.05)\n"
-    "      --repeat-penalty F, --presence-penalty F, --frequency-penalty F, --repeat-last-n N\n"
+    "      --repeat-penalty F, --presence-penalty F, --frequency-penalty F, --repeat-last-n N (-1: whole context)\n"
     "      --seed S          random seed (default: random, printed with -v)\n"
     "      -c, --ctx N       context size (default: model's, at most 4096)\n"
     "      -b, --batch N     prompt tokens per forward pass (default 512)\n"

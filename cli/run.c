@@ -117,8 +117,13 @@ static int run_with(const run_opts *o, penny_model *m) {
         rc = cli_fail("tokenize", &err);
         goto done;
     }
-    if (penny_context_new(m, &o->cp, &ctx, &err) || penny_sampler_new(&o->sp, penny_model_n_vocab(m), &smp, &err) ||
-        penny_detok_new(m, &dt, &err)) {
+    penny_sampler_params sp = o->sp;
+    if (penny_context_new(m, &o->cp, &ctx, &err)) {
+        rc = cli_fail(o->model, &err);
+        goto done;
+    }
+    if (sp.penalty_last_n < 0) sp.penalty_last_n = penny_context_n_ctx(ctx); /* -1: whole context */
+    if (penny_sampler_new(&sp, penny_model_n_vocab(m), &smp, &err) || penny_detok_new(m, &dt, &err)) {
         rc = cli_fail(o->model, &err);
         goto done;
     }
