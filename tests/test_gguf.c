@@ -442,6 +442,13 @@ static void test_writer_errors(void) {
     gguf_value bad = {.type = GGUF_U8, .v.u = 256};
     CHECK(gguf_writer_set_value(w, "k", &bad) == PENNY_ERR_ARG);
     CHECK(gguf_writer_set_u32(w, "", 1) == PENNY_ERR_ARG);
+    const char *with_null[] = {"a", NULL};
+    CHECK(gguf_writer_set_str_arr(w, "k2", with_null, 2) == PENNY_ERR_ARG);
+    CHECK(gguf_writer_set_str(w, "k3", NULL) == PENNY_ERR_ARG);
+    gguf_value deep = {.type = GGUF_ARR, .v.arr = {.type = GGUF_ARR, .n = 1, .items = &deep}};
+    CHECK(gguf_writer_set_value(w, "k4", &deep) == PENNY_ERR_ARG); /* nesting limit */
+    CHECK(gguf_writer_save(w, path, &err) == PENNY_ERR_ARG);
+    CHECKF(strstr(err.message, "does not fit in a u8") != NULL, "%s", err.message); /* first */
     gguf_writer_free(w);
 
     CHECK(gguf_writer_new(&w, &err) == PENNY_OK);

@@ -137,7 +137,11 @@ static penny_status put_array(gguf_writer *w, wbuf *b, const gguf_arr *a, int de
 static penny_status put_elems(gguf_writer *w, wbuf *b, const gguf_arr *a, int depth) {
     if (a->type == GGUF_STR) {
         if (a->n && !a->strs) return fail(w, PENNY_ERR_ARG, "string array without strings");
-        for (uint64_t i = 0; i < a->n; i++) wb_str(b, a->strs[i].ptr, a->strs[i].len);
+        for (uint64_t i = 0; i < a->n; i++) {
+            if (!a->strs[i].ptr && a->strs[i].len)
+                return fail(w, PENNY_ERR_ARG, "string %" PRIu64 " of an array is NULL", i);
+            wb_str(b, a->strs[i].ptr, a->strs[i].len);
+        }
         return PENNY_OK;
     }
     if (a->type == GGUF_ARR) {
@@ -274,10 +278,14 @@ penny_status gguf_writer_set_arr(gguf_writer *w, const char *key, enum gguf_vtyp
 
 penny_status gguf_writer_set_str_arr(gguf_writer *w, const char *key, const char *const *strs,
                                      uint64_t n) {
-    if (n > SIZE_MAX / sizeof(gguf_str)) return fail(w, PENNY_ERR_ARG, "string array too large");
+    if (n > SIZE_MAX / sizeof(gguf_str) || (n && !strs))
+        return fail(w, PENNY_ERR_ARG, "invalid string array for key '%s'", key ? key : "");
+    for (uint64_t i = 0; i < n; i++)
+        if (!strs[i])
+            return fail(w, PENNY_ERR_ARG, "string %" PRIu64 " of '%s' is NULL", i, key ? key : "");
     gguf_str *s = malloc((n ? n : 1) * sizeof *s);
     if (!s) return fail(w, PENNY_ERR_NOMEM, "out of memory for key '%s'", key ? key : "");
-    for (uint64_t i = 0; i < n; i++) s[i] = (gguf_str){strs[i], strs[i] ? strlen(strs[i]) : 0};
+    for (uint64_t i = 0; i < n; i++) s[i] = (gguf_str){strs[i], strlen(strs[i])};
     gguf_value val = {.type = GGUF_ARR, .v.arr = {.type = GGUF_STR, .n = n, .strs = s}};
     penny_status rc = gguf_writer_set_value(w, key, &val);
     free(s);
