@@ -531,6 +531,31 @@ static void test_bpe_spaces(const tokenizer *t) {
     free(text);
 }
 
+/* ~1 MiB of mixed text through the PCRE2 pre-split and the merges. */
+static void test_bpe_speed(const tokenizer *t) {
+    size_t len = 1 << 20, i = 0;
+    char *text = malloc(len);
+    if (!text) return;
+    const char *words[] = {"hello ", "world", "'s ", "12345 ", "\xC3\xA9t\xC3\xA9 ",
+                           "\n\n",   "xyz!",  "  "};
+    for (unsigned r = 3; i < len;) {
+        r = r * 1103515245u + 12345u;
+        const char *w = words[(r >> 16) % 8];
+        size_t k = strlen(w);
+        if (i + k > len) k = len - i;
+        memcpy(text + i, w, k);
+        i += k;
+    }
+    double t0 = now_s();
+    int n = 0;
+    int32_t *ids = encode(t, text, len, false, false, &n);
+    double dt = now_s() - t0;
+    fprintf(stderr, "bpe: encode 1 MiB of text in %.3f s (%d tokens)\n", dt, n);
+    CHECK(ids && n > 100000 && dt < 20);
+    free(ids);
+    free(text);
+}
+
 static void test_bpe(void) {
     vocab v;
     penny_error err = {0};
@@ -539,6 +564,7 @@ static void test_bpe(void) {
         test_bpe_gpt2(v.t);
         test_bpe_round_trip(v.t);
         test_bpe_spaces(v.t);
+        test_bpe_speed(v.t);
     }
     vocab_close(&v);
 

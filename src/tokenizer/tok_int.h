@@ -80,13 +80,13 @@ void tok_map_free(tok_map *m);
 /* Id of the token whose text is exactly p[0..n), or -1. */
 int32_t tok_find(const tokenizer *t, const char *p, size_t n);
 
-/* Bytes in the UTF-8 sequence that starts with lead byte c: 1 for ASCII and
- * for bytes that cannot start a sequence (they become 1-byte symbols). */
+/* Bytes in the UTF-8 sequence that lead byte c announces, judged by its top
+ * four bits alone (llama.cpp's rule, kept so invalid input splits the same
+ * way): 1 for ASCII and continuation bytes, 4 for 0xF0..0xFF. Callers clip
+ * it to the bytes left. */
 static inline int tok_utf8_len(unsigned char c) {
-    if (c < 0xC0) return 1;
-    if (c < 0xE0) return 2;
-    if (c < 0xF0) return 3;
-    return c < 0xF8 ? 4 : 1;
+    static const unsigned char len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return len[c >> 4];
 }
 
 /* The UTF-8 sequence at p (n >= 1 bytes available): its length when it is
