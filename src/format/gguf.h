@@ -11,6 +11,17 @@
  * never a crash or an allocation larger than the file justifies. Keys,
  * strings and tensor data are views into the mapping (valid until
  * gguf_close); arrays of strings and nested arrays get small index tables.
+ *
+ * Messages read "<file>: <field> at byte offset <N>: <problem>". Refused:
+ * version 1 and big-endian files, unknown value or element types, arrays
+ * nested deeper than 8, bools other than 0/1, empty keys or names or ones
+ * holding a NUL, duplicate keys or tensor names, general.alignment that is
+ * not a non-zero power-of-two u32, n_dims outside 1..4, zero dimensions,
+ * element counts or sizes overflowing 64 bits, unknown tensor type ids,
+ * ne[0] not a multiple of the type's block size, and tensor data that is
+ * misaligned, overlaps another tensor's or lies outside the file. Every
+ * *known* type id is accepted (so `penny info` shows any file); whether
+ * penny can compute with it is the model loader's check.
  */
 #ifndef PENNY_FORMAT_GGUF_H
 #define PENNY_FORMAT_GGUF_H
@@ -139,7 +150,11 @@ bool gguf_str_eq(gguf_str s, const char *z);
  * Builds a GGUF v3 file in memory-light fashion: metadata and tensor infos
  * are collected, then gguf_writer_save writes header, infos, padding and
  * data (tensor bytes are copied from the caller's buffers at save time, so
- * they must stay valid until then). Used by tests, quantize and train. */
+ * they must stay valid until then). Used by tests, quantize and train.
+ * Tensor data are aligned to general.alignment when the caller set it (a
+ * power-of-two u32), else 32. The set/add calls return PENNY_ERR_ARG or
+ * PENNY_ERR_NOMEM without a message; the first such failure is kept and
+ * gguf_writer_save then fails with it, naming the path. */
 typedef struct gguf_writer gguf_writer;
 
 penny_status gguf_writer_new(gguf_writer **out, penny_error *err);
