@@ -4,6 +4,7 @@
 //
 //   node test_tokenizer_npm.mjs spm    REF_DIR TOOL LLAMA2_GGUF
 //   node test_tokenizer_npm.mjs llama3 PKG_DIR TOOL OUT_GGUF
+//   node test_tokenizer_npm.mjs gpt2   PKG_DIR TOOL OUT_GGUF
 //
 // spm: llama-tokenizer-js (LLaMA 1/2 vocabulary; its own JavaScript
 // BPE-by-score with byte fallback, written to match Meta's SentencePiece
@@ -17,6 +18,10 @@
 // pre = "llama-bpe", as llama.cpp's converter lays them out), then compares
 // without BOS, with special tokens parsed on both sides. U+FEFF is taken out
 // of these texts: JavaScript's \s matches it, Unicode White_Space does not.
+//
+// gpt2: the same vocabulary and merges with GPT-2's pre-split (pre = "gpt2"
+// in the GGUF; a ByteLevel pre-tokenizer with its regex, and no whole-word
+// lookup, on the reference side), to check penny's default pattern.
 //
 // Texts: hand-picked edge cases plus seeded random ones (mixed scripts,
 // emoji, whitespace runs, characters absent from the vocabulary), all
@@ -120,13 +125,13 @@ function ggufBytes(kvs) {
 
 // Lays tokenizer.json out as llama.cpp's converter does: ids in order,
 // special added tokens as control (3), other added tokens user-defined (4).
-function writeLlama3Gguf(json, path) {
+function writeGguf(json, path, pre) {
   const tokens = [], types = [];
   for (const [t, id] of Object.entries(json.model.vocab)) { tokens[id] = t; types[id] = 1; }
   for (const a of json.added_tokens) { tokens[a.id] = a.content; types[a.id] = a.special ? 3 : 4; }
   const merges = json.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
   fs.writeFileSync(path, ggufBytes([
-    ['tokenizer.ggml.model', 'str', 'gpt2'], ['tokenizer.ggml.pre', 'str', 'llama-bpe'],
+    ['tokenizer.ggml.model', 'str', 'gpt2'], ['tokenizer.ggml.pre', 'str', pre],
     ['tokenizer.ggml.tokens', 'str[]', tokens], ['tokenizer.ggml.token_type', 'i32[]', types],
     ['tokenizer.ggml.merges', 'str[]', merges], ['tokenizer.ggml.bos_token_id', 'u32', 128000],
     ['tokenizer.ggml.eos_token_id', 'u32', 128001], ['tokenizer.ggml.add_bos_token', 'bool', true],
@@ -141,8 +146,11 @@ if (mode === 'spm') {
   const dir = path.resolve(refDir);
   const { fromPreTrained } = createRequire(`${dir}/`)(dir);
   const json = JSON.parse(fs.readFileSync(`${refDir}/models/tokenizer.json`, 'utf8'));
-  if (!fs.existsSync(gguf)) writeLlama3Gguf(json, gguf);
-  const ref = fromPreTrained();
+  const gpt2 = mode === 'gpt2';
+  if (!fs.existsSync(gguf)) writeGguf(json, gguf, gpt2 ? 'gpt2' : 'llama-bpe');
+  const split = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  const model = { ...json.model, ignore_merges: false };
+  const ref = fromPreTrained(gpt2 ? { tokenizerJSON: { pre_tokenizer: split, model } } : undefined);
   const extra = ['<|begin_of_text|>Hi<|eot_id|>', 'x<|start_header_id|>user<|end_header_id|>\n\nyo'];
   // JavaScript's \s matches U+FEFF, Unicode's White_Space (Rust tokenizers,
   // llama.cpp, PCRE2) does not: the reference would split differently.

