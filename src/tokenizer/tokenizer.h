@@ -4,12 +4,13 @@
  * Supports tokenizer.ggml.model = "llama" (SentencePiece: merge by piece
  * score, byte fallback <0xXX>, a leading space, spaces as U+2581) and "gpt2"
  * (byte-level BPE: bytes mapped to printable code points, merges by rank from
- * tokenizer.ggml.merges, a GPT-2 style pre-split). Special/control tokens
- * (token_type 3 or 4, e.g. "<s>") are matched in the input only when the
- * caller asks for it. Keys read: tokenizer.ggml.{model,pre,tokens,scores,
- * token_type,merges,bos_token_id,eos_token_id,eot_token_id,eom_token_id,
- * unknown_token_id,padding_token_id,add_bos_token,add_eos_token,
- * add_space_prefix}.
+ * tokenizer.ggml.merges, a GPT-2 style pre-split). Control and unknown
+ * tokens (token_type 3 and 2, e.g. "<s>") are matched in the input only when
+ * the caller asks for it (parse_special); user-defined tokens (type 4) are
+ * always matched, as in llama.cpp. Keys read: tokenizer.ggml.{model,pre,
+ * tokens,scores,token_type,merges,bos_token_id,eos_token_id,eot_token_id,
+ * eom_token_id,unknown_token_id,padding_token_id,add_bos_token,
+ * add_eos_token,add_space_prefix}.
  *
  * Ownership: the tokenizer keeps views into the gguf_file, which must
  * outlive it.
@@ -38,7 +39,8 @@ bool tok_add_bos(const tokenizer *t);
 bool tok_add_eos(const tokenizer *t);
 bool tok_is_eog(const tokenizer *t, int32_t id);
 
-/* Same contract as penny_tokenize. */
+/* Same contract as penny_tokenize. Safe to call from several threads at
+ * once (all scratch memory is per call). */
 penny_status tok_encode(const tokenizer *t, const char *text, size_t len, bool add_bos,
                         bool parse_special, int32_t *out, int cap, int *n_out, penny_error *err);
 
