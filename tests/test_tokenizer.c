@@ -153,6 +153,54 @@ static const char *ROUND_TRIP[] = {
 
 /* ---- real vocabularies ---- */
 
+/* Appends code point c as UTF-8. */
+static size_t put_utf8(char *d, unsigned c) {
+    if (c < 0x80) return (size_t)(d[0] = (char)c, 1);
+    if (c < 0x800) {
+        d[0] = (char)(0xC0 | c >> 6);
+        d[1] = (char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        d[0] = (char)(0xE0 | c >> 12);
+        d[1] = (char)(0x80 | (c >> 6 & 0x3F));
+        d[2] = (char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    d[0] = (char)(0xF0 | c >> 18);
+    d[1] = (char)(0x80 | (c >> 12 & 0x3F));
+    d[2] = (char)(0x80 | (c >> 6 & 0x3F));
+    d[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+/* Random code points from every plane (no NUL, surrogates or U+2581) with
+ * spaces between, and random bytes without spaces (nor 0xE2), survive byte
+ * fallback exactly. (Invalid bytes next to a space need not: a lead byte
+ * 0xF0..0xFF swallows the three bytes of the "▁" that replaced the space,
+ * and they come back as raw bytes, as in llama.cpp.) */
+static void check_random_round_trips(const tokenizer *t) {
+    char text[2500];
+    unsigned r = 5;
+    for (int trial = 0; trial < 30; trial++) {
+        size_t len = 0, n = 1 + (size_t)(trial * 37 % 500);
+        for (size_t i = 0; i < n; i++) {
+            r = r * 1103515245u + 12345u;
+            unsigned x = r >> 8;
+            unsigned c = trial % 2 ? x % 0x110000 : x % 0x3000; /* often common scripts */
+            if (c == 0 || c == 0x2581 || (c >= 0xD800 && c <= 0xDFFF)) c = ' ';
+            unsigned b = x & 0xFF;
+            if (b == ' ' || b == 0 || b == 0xE2) b = 'e';
+            if (trial % 3 == 2)
+                text[len++] = (char)b;
+            else
+                len += put_utf8(text + len, c);
+            if (x % 5 == 0 && trial % 3 != 2) text[len++] = ' ';
+        }
+        check_round_trip(t, text, len, " ");
+    }
+}
+
 static void test_stories(const char *path) {
     vocab v;
     penny_error err = {0};
@@ -172,6 +220,7 @@ static void test_stories(const char *path) {
     EXPECT_IDS(t, "\xE6\x97\xA5", false, false, 410, 3 + 0xE6, 3 + 0x97, 3 + 0xA5); /* 日 */
     for (size_t i = 0; i < sizeof ROUND_TRIP / sizeof *ROUND_TRIP; i++)
         check_round_trip(t, ROUND_TRIP[i], strlen(ROUND_TRIP[i]), " ");
+    check_random_round_trips(t);
     /* SentencePiece is lossy for U+2581 itself: it reads as a space */
     int n = 0;
     size_t len = 0;
@@ -312,6 +361,7 @@ static void test_llama2(const char *path) {
     test_stream(v.t);
     for (size_t i = 0; i < sizeof ROUND_TRIP / sizeof *ROUND_TRIP; i++)
         check_round_trip(v.t, ROUND_TRIP[i], strlen(ROUND_TRIP[i]), " ");
+    check_random_round_trips(v.t);
     test_llama2_speed(v.t);
     vocab_close(&v);
 }
