@@ -139,6 +139,28 @@ penny_status penny_eval(penny_context *c, const penny_token *tokens, int n, bool
 const float *penny_logits(const penny_context *c); /* n_vocab floats */
 const float *penny_logits_ith(const penny_context *c, int i);
 
+/* Evaluates tokens for several contexts of one model in one step: n_tokens[i]
+ * tokens of tokens[i] are appended to ctxs[i] (each keeps only its last
+ * logits). Meant for servers running many sequences at once: weights are
+ * read once per step for all of them. All contexts must belong to the same
+ * model; on error no context has changed. */
+penny_status penny_eval_multi(penny_context *const *ctxs, const penny_token *const *tokens,
+                              const int *n_tokens, int n_seq, penny_error *err);
+
+/* ---- chat templates ---- */
+
+typedef struct penny_chat_message {
+    const char *role; /* "system", "user", "assistant", "tool" */
+    const char *content;
+} penny_chat_message;
+
+/* Renders messages with the model's chat template (GGUF tokenizer.chat_template),
+ * or with tmpl when it is non-NULL. add_generation_prompt appends the opening
+ * of the assistant's turn. *out is a NUL-terminated malloc'd string that the
+ * caller frees. Errors name the template line at fault. */
+penny_status penny_chat_apply(const penny_model *m, const char *tmpl, const penny_chat_message *msgs,
+                              int n_msgs, bool add_generation_prompt, char **out, penny_error *err);
+
 /* ---- sampling ---- */
 
 typedef struct penny_sampler_params {

@@ -212,6 +212,27 @@ penny_status penny_eval(penny_context *c, const penny_token *tokens, int n, bool
     return PENNY_OK;
 }
 
+penny_status penny_eval_multi(penny_context *const *ctxs, const penny_token *const *tokens,
+                              const int *n_tokens, int n_seq, penny_error *err) {
+    if (n_seq <= 0) return err_set(err, PENNY_ERR_ARG, "no sequences to evaluate");
+    for (int i = 0; i < n_seq; i++) {
+        if (ctxs[i]->model != ctxs[0]->model)
+            return err_set(err, PENNY_ERR_ARG, "sequence %d belongs to another model", i);
+        penny_status rc = check_eval(ctxs[i], tokens[i], n_tokens[i], err);
+        if (rc) {
+            err_prefix(err, "sequence %d", i);
+            return rc;
+        }
+    }
+    /* TODO(issue 6): one fused forward pass over all sequences; for now each
+     * context runs its own pass, which is correct but reads weights n_seq times. */
+    for (int i = 0; i < n_seq; i++) {
+        penny_status rc = penny_eval(ctxs[i], tokens[i], n_tokens[i], false, err);
+        if (rc) return rc;
+    }
+    return PENNY_OK;
+}
+
 const float *penny_logits(const penny_context *c) {
     return c->logits + (size_t)(c->n_logits - 1) * c->model->hp.n_vocab;
 }
