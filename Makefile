@@ -13,7 +13,7 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fPIC -Iinclude -Isrc
 LDLIBS  += -lm -lpthread -lpcre2-8
 
-LIB_SRC  := $(wildcard src/*/*.c)
+LIB_SRC  := $(shell find src -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC  := $(wildcard cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -50,11 +50,13 @@ test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 $(SAN)" LDFLAGS="$(SAN)" all
 	tests/run.sh build-asan
 
+# Fuzz targets link against a libFuzzer-instrumented copy of the library.
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 fuzz:
-	@mkdir -p build-fuzz
+	$(MAKE) CC=clang BUILD=build-fuzz OPT="-O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/libpenny.a
 	@for f in $(FUZZ_SRC); do echo "fuzz target $$f"; \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
-	    -o build-fuzz/$$(basename $$f .c) $$f $(LIB_SRC) -lm -lpthread -lpcre2-8 || exit 1; \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer $(FUZZ_SAN) \
+	    -o build-fuzz/$$(basename $$f .c) $$f build-fuzz/libpenny.a $(LDLIBS) || exit 1; \
 	done
 
 # Everything CI runs: optimised tests, sanitizer tests, a clang build, and
