@@ -35,6 +35,13 @@ cmp -s "$T/want.txt" "$T/got2.txt" && ok "batch 2, 1 thread matches" || bad "bat
 { printf 'Once upon a time'; cat "$T/want.txt"; } > "$T/want_echo.txt"
 cmp -s "$T/want_echo.txt" "$T/echo.txt" && ok "--echo" || bad "--echo output"
 
+# more prompts, on both real models, against llama.cpp's greedy output (tests/data/greedy)
+D=$(dirname "$0")/data/greedy
+while IFS='|' read -r model n prompt file; do
+    "$P" run -m "$S/models/$model" -p "$prompt" -n "$n" --temp 0 > "$T/g.txt" 2>/dev/null
+    cmp -s "$D/$file" "$T/g.txt" && ok "greedy $model '$prompt'" || bad "greedy $model '$prompt' differs from llama.cpp"
+done < "$D/cases.txt"
+
 # 2. tokenizer ids equal the reference's prompt ids
 ids=$(printf 'Once upon a time' | "$P" tokenize -m "$STORIES")
 [ "$ids" = "1 403 407 261 378" ] && ok "tokenize ids" || bad "tokenize ids: $ids"
