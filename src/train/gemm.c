@@ -1,0 +1,279 @@
+/*
+ * gemm.c - cache-blocked, packed single-precision GEMM on the thread pool.
+ *
+ * All of A is first packed once, by all threads, into MR-row panels per
+ * KC-deep slice. C is then cut into tasks of whole column blocks (NC wide,
+ * as tall as load balance allows) handed out from an atomic counter; for
+ * each KC slice a task packs its B block into NR-column panels (zero-padded
+ * at the edges) and runs an MR x NR micro-kernel over every panel pair. Each
+ * element is packed about once, next to K multiply-adds per element of C. The micro-kernel keeps
+ * the whole MR x NR accumulator in registers and writes it to a small tile, which is then added to
+ * C; the extra pass costs 1/KC of the arithmetic and keeps edge handling out of the hot loop.
+ *
+ * Sizes: a KC x NR panel of B (32 KiB) stays in L1 and the packed B block
+ * (KC x NC, 256 KiB) in L2, while MR-row panels of A stream through. On x86-64 CPUs
+ * with AVX-512 the micro-kernel uses 16 zmm accumulators with FMA; elsewhere
+ * a portable loop computes the same sums (in the same k order, but without
+ * fused multiply-adds, so the last bits may differ between the two).
+ */
+#include "train/gemm.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+
+#define MR 8
+#define NR 32
+#define KC 256
+#define NC 256
+
+struct tr_gemm {
+    pool *pool;
+    int nth;
+    float *apack;   /* all of A, packed: (K/KC blocks, M/MR panels, kc, MR) */
+    size_t apack_n; /* floats allocated */
+    float **bpack;  /* (nth) KC*NC floats each */
+};
+
+/* c[i*ldc + j] (+)= sum_k ap[k][i] * bp[k][j] for an MR x NR tile; ap is
+ * (kc, MR), bp (kc, NR); store overwrites instead of adding. */
+typedef void (*ukr_fn)(int kc, const float *ap, const float *bp, float *c, long ldc, bool store);
+
+static void ukr_portable(int kc, const float *restrict ap, const float *restrict bp,
+                         float *restrict c, long ldc, bool store) {
+    float acc[MR][NR] = {{0}};
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++)
+            c[i * ldc + j] = store ? acc[i][j] : c[i * ldc + j] + acc[i][j];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_AVX512_KERNEL 1
+
+__attribute__((target("avx512f"))) static void ukr_avx512(int kc, const float *restrict ap,
+                                                          const float *restrict bp,
+                                                          float *restrict c, long ldc, bool store) {
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(ap[i]);
+            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + i * ldc;
+        if (!store) {
+            c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(ci));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(ci + 16));
+        }
+        _mm512_storeu_ps(ci, c0[i]);
+        _mm512_storeu_ps(ci + 16, c1[i]);
+    }
+}
+#endif
+
+static ukr_fn pick_kernel(const char **name) {
+#ifdef HAVE_AVX512_KERNEL
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        if (name) *name = "avx512";
+        return ukr_avx512;
+    }
+#endif
+    if (name) *name = "portable";
+    return ukr_portable;
+}
+
+const char *tr_gemm_kernel(void) {
+    const char *name;
+    pick_kernel(&name);
+    return name;
+}
+
+penny_status tr_gemm_new(pool *p, tr_gemm **out, penny_error *err) {
+    *out = NULL;
+    tr_gemm *g = calloc(1, sizeof *g);
+    if (!g) return err_set(err, PENNY_ERR_NOMEM, "gemm: out of memory");
+    g->pool = p;
+    g->nth = p ? pool_size(p) : 1;
+    g->bpack = calloc((size_t)g->nth, sizeof *g->bpack);
+    bool ok = g->bpack != NULL;
+    for (int i = 0; ok && i < g->nth; i++)
+        ok = (g->bpack[i] = aligned_alloc(64, sizeof(float) * KC * NC));
+    if (!ok) {
+        tr_gemm_free(g);
+        return err_set(err, PENNY_ERR_NOMEM, "gemm: out of memory (packing buffers)");
+    }
+    *out = g;
+    return PENNY_OK;
+}
+
+void tr_gemm_free(tr_gemm *g) {
+    if (!g) return;
+    for (int i = 0; g->bpack && i < g->nth; i++) free(g->bpack[i]);
+    free(g->bpack);
+    free(g->apack);
+    free(g);
+}
+
+typedef struct gemm_job {
+    float *c;
+    long ldc;
+    const float *a, *b;
+    long ars, acs, brs, bcs;
+    int M, N, K, Mp; /* Mp: M rounded up to MR */
+    bool accumulate;
+    int tiles_n, n_tiles, mch;
+    atomic_int next;
+    tr_gemm *g;
+    ukr_fn ukr;
+} gemm_job;
+
+/* Packed panel of A for k-block k0 (depth kc) and rows [m0, m0+MR). */
+static float *a_panel(const gemm_job *j, int k0, int kc, int m0) {
+    return j->g->apack + (size_t)k0 * j->Mp + (size_t)m0 * kc;
+}
+
+/* Packs rows [m0, m0+MR) x cols [k0, k0+kc) of A, zero rows past M. */
+static void pack_a_panel(const gemm_job *j, int m0, int k0, int kc) {
+    float *dst = a_panel(j, k0, kc, m0);
+    int mr = j->M - m0 < MR ? j->M - m0 : MR;
+    const float *src = j->a + (long)m0 * j->ars + (long)k0 * j->acs;
+    if (j->ars == 1 && mr == MR) { /* columns contiguous: copy MR at a time */
+        for (int k = 0; k < kc; k++)
+            memcpy(dst + k * MR, src + (long)k * j->acs, sizeof(float) * MR);
+        return;
+    }
+    for (int i = 0; i < MR; i++) {
+        const float *s = src + (long)i * j->ars;
+        for (int k = 0; k < kc; k++) dst[k * MR + i] = i < mr ? s[(long)k * j->acs] : 0.0f;
+    }
+}
+
+static void pack_a_worker(void *arg, int ith, int nth) {
+    gemm_job *j = arg;
+    long panels = j->Mp / MR, lo, hi;
+    pool_range(panels, ith, nth, &lo, &hi);
+    for (int k0 = 0; k0 < j->K; k0 += KC)
+        for (long p = lo; p < hi; p++)
+            pack_a_panel(j, (int)p * MR, k0, j->K - k0 < KC ? j->K - k0 : KC);
+}
+
+/* Packs rows [k0, k0+kc) x cols [n0, n0+nc) of B into NR-column panels. */
+static void pack_b(float *dst, const gemm_job *j, int n0, int nc, int k0, int kc) {
+    for (int p = 0; p < nc; p += NR, dst += (size_t)NR * kc) {
+        int w = nc - p < NR ? nc - p : NR;
+        const float *src = j->b + (long)k0 * j->brs + (long)(n0 + p) * j->bcs;
+        if (j->bcs == 1) {
+            for (int k = 0; k < kc; k++) {
+                memcpy(dst + (size_t)k * NR, src + (long)k * j->brs, sizeof(float) * (size_t)w);
+                for (int q = w; q < NR; q++) dst[(size_t)k * NR + q] = 0.0f;
+            }
+        } else {
+            for (int q = 0; q < NR; q++) {
+                const float *s = src + (long)q * j->bcs;
+                for (int k = 0; k < kc; k++)
+                    dst[(size_t)k * NR + q] = q < w ? s[(long)k * j->brs] : 0.0f;
+            }
+        }
+    }
+}
+
+/* Adds (or stores) the valid mr x nr corner of a tile into C. */
+static void put_tile(const gemm_job *j, const float *tile, int m0, int n0, int mr, int nr,
+                     bool store) {
+    for (int i = 0; i < mr; i++) {
+        float *crow = j->c + (long)(m0 + i) * j->ldc + n0;
+        const float *t = tile + i * NR;
+        if (store)
+            memcpy(crow, t, sizeof(float) * (size_t)nr);
+        else
+            for (int q = 0; q < nr; q++) crow[q] += t[q];
+    }
+}
+
+/* One task: rows [m0, m0+mch) x columns [n0, n0+NC) of C, all of K. */
+static void run_tile(gemm_job *j, int ith, int tile) {
+    int m0 = (tile / j->tiles_n) * j->mch, n0 = (tile % j->tiles_n) * NC;
+    int mc = j->M - m0 < j->mch ? j->M - m0 : j->mch, nc = j->N - n0 < NC ? j->N - n0 : NC;
+    float *bp = j->g->bpack[ith];
+    _Alignas(64) float tile_buf[MR * NR];
+    for (int k0 = 0; k0 < j->K; k0 += KC) {
+        int kc = j->K - k0 < KC ? j->K - k0 : KC;
+        pack_b(bp, j, n0, nc, k0, kc);
+        bool store = k0 == 0 && !j->accumulate;
+        for (int p = 0; p < mc; p += MR) {
+            const float *ap = a_panel(j, k0, kc, m0 + p);
+            int mr = mc - p < MR ? mc - p : MR;
+            for (int q = 0; q < nc; q += NR) {
+                int nr = nc - q < NR ? nc - q : NR;
+                if (mr == MR && nr == NR) {
+                    float *cp = j->c + (long)(m0 + p) * j->ldc + n0 + q;
+                    j->ukr(kc, ap, bp + (size_t)q * kc, cp, j->ldc, store);
+                } else {
+                    j->ukr(kc, ap, bp + (size_t)q * kc, tile_buf, NR, true);
+                    put_tile(j, tile_buf, m0 + p, n0 + q, mr, nr, store);
+                }
+            }
+        }
+    }
+}
+
+static void gemm_worker(void *arg, int ith, int nth) {
+    (void)nth;
+    gemm_job *j = arg;
+    for (int t; (t = atomic_fetch_add(&j->next, 1)) < j->n_tiles;) run_tile(j, ith, t);
+}
+
+static void run_pool(tr_gemm *g, pool_fn fn, gemm_job *j) {
+    if (g->pool && g->nth > 1)
+        pool_run(g->pool, fn, j);
+    else
+        fn(j, 0, 1);
+}
+
+/* Grows the packed-A buffer; false when out of memory (an invariant for
+ * the trainer, which sizes everything up front). */
+static bool reserve_a(tr_gemm *g, size_t n) {
+    if (n <= g->apack_n) return true;
+    free(g->apack);
+    g->apack = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    g->apack_n = g->apack ? n : 0;
+    return g->apack != NULL;
+}
+
+void tr_gemm_run(tr_gemm *g, float *c, long ldc, const float *a, long ars, long acs, const float *b,
+                 long brs, long bcs, int M, int N, int K, bool accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int m = 0; m < M && !accumulate; m++)
+            memset(c + (long)m * ldc, 0, sizeof(float) * (size_t)N);
+        return;
+    }
+    gemm_job j = {c,          ldc, a, b, ars, acs, brs, bcs, M, N, K, (M + MR - 1) / MR * MR,
+                  accumulate, 0,   0, 0, 0,   g,   NULL};
+    j.ukr = pick_kernel(NULL);
+    PENNY_ASSERT(reserve_a(g, (size_t)j.Mp * K));
+    run_pool(g, pack_a_worker, &j);
+    /* Row chunks: as tall as possible while leaving two tasks per thread. */
+    j.tiles_n = (N + NC - 1) / NC;
+    j.mch = j.Mp;
+    while (j.mch > 4 * MR && j.tiles_n * ((M + j.mch - 1) / j.mch) < 2 * g->nth)
+        j.mch = (j.mch / 2 + MR - 1) / MR * MR;
+    j.n_tiles = j.tiles_n * ((M + j.mch - 1) / j.mch);
+    atomic_init(&j.next, 0);
+    run_pool(g, gemm_worker, &j);
+}
