@@ -11,7 +11,7 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fPIC -Iinclude -Isrc
-LDLIBS  += -lm -lpthread -lpcre2-8
+LDLIBS  += -lm -lpthread -lpcre2-8 -lutf8proc -lcjson -lcurl -lnettle
 
 LIB_SRC  := $(shell find src -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
