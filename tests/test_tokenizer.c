@@ -517,7 +517,7 @@ static void bpe_llama3(gguf_writer *w) {
     gguf_writer_set_str(w, "tokenizer.ggml.pre", "llama-bpe");
 }
 static void bpe_unknown_pre(gguf_writer *w) {
-    gguf_writer_set_str(w, "tokenizer.ggml.pre", "qwen2");
+    gguf_writer_set_str(w, "tokenizer.ggml.pre", "no-such-family");
 }
 
 static void test_bpe_gpt2(const tokenizer *t) {

@@ -1,15 +1,15 @@
 /*
  * encode.c - tok_encode: BOS, special-token splitting, then the algorithm.
  *
- * Special tokens are found before any encoding, in llama.cpp's order: each
- * special token in turn, longest text first, is searched for in the text
- * fragments that are still unclaimed, splitting them around every match.
- * Control and unknown tokens (e.g. "<s>", "<unk>") are matched only when the
- * caller asks for parse_special; user-defined tokens are always matched, as
- * in llama.cpp and Hugging Face tokenizers, since they are part of the
- * vocabulary's ordinary text. SentencePiece adds its leading "▁" to every
- * fragment that starts the text or follows a special token (llama.cpp's
- * rule, which also matches the Hugging Face Llama tokenizer).
+ * Special tokens are found before any encoding, in one scan over a byte trie
+ * of their texts: at each position the longest special text that starts
+ * there is taken (leftmost-longest, Hugging Face's rule; llama.cpp instead
+ * tries each token in turn, longest first, over the whole text, which
+ * differs only when two special texts overlap). Control and unknown tokens (e.g. "<s>", "<unk>")
+ * are matched only when the caller asks for parse_special; user-defined tokens are always matched,
+ * as in llama.cpp and Hugging Face tokenizers, since they are part of the vocabulary's ordinary
+ * text. SentencePiece adds its leading "▁" to every fragment that starts the text or follows a
+ * special token (llama.cpp's rule, which also matches the Hugging Face Llama tokenizer).
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -41,50 +41,44 @@ static penny_status frag_add(frag_list *l, frag f, penny_error *err) {
     return PENNY_OK;
 }
 
-/* Appends raw fragment f to dst, split around every occurrence of token id. */
-static penny_status split_one(const tokenizer *t, const char *text, frag f, int32_t id,
-                              frag_list *dst, penny_error *err) {
-    const gguf_str *w = &t->text[id];
-    penny_status rc = PENNY_OK;
-    size_t pos = f.start, end = f.start + f.len;
-    while (!rc && pos < end) {
-        const char *hit = memmem(text + pos, end - pos, w->ptr, w->len);
-        size_t at = hit ? (size_t)(hit - text) : end;
-        if (at > pos) rc = frag_add(dst, (frag){pos, at - pos, -1}, err);
-        if (!rc && hit) rc = frag_add(dst, (frag){at, 0, id}, err);
-        pos = hit ? at + w->len : end;
+/* The longest special token whose text starts at text[pos..len), or -1;
+ * *n gets its length. User-defined tokens always count, the others only
+ * with parse_special. */
+static int32_t match_at(const tokenizer *t, const char *text, size_t pos, size_t len,
+                        bool parse_special, size_t *n) {
+    int32_t best = -1, node = 0;
+    for (size_t i = pos; i < len; i++) {
+        node = t->trie[node].child;
+        while (node >= 0 && t->trie[node].byte != (uint8_t)text[i]) node = t->trie[node].sibling;
+        if (node < 0) break;
+        int32_t id = parse_special ? t->trie[node].id_any : t->trie[node].id_user;
+        if (id >= 0) {
+            best = id;
+            *n = i + 1 - pos;
+        }
     }
-    return rc;
+    return best;
 }
 
-/* Rebuilds *l into *tmp with token id split out, then swaps the two. */
-static penny_status split_all(const tokenizer *t, const char *text, int32_t id, frag_list *l,
-                              frag_list *tmp, penny_error *err) {
-    tmp->n = 0;
-    penny_status rc = PENNY_OK;
-    for (int i = 0; i < l->n && !rc; i++) {
-        if (l->f[i].id >= 0 || l->f[i].len < t->text[id].len)
-            rc = frag_add(tmp, l->f[i], err);
-        else
-            rc = split_one(t, text, l->f[i], id, tmp, err);
-    }
-    frag_list x = *l;
-    *l = *tmp;
-    *tmp = x;
-    return rc;
-}
-
+/* One left-to-right scan: at each position the longest special text wins
+ * (leftmost-longest, as Hugging Face's added-token matcher does). */
 static penny_status partition(const tokenizer *t, const char *text, size_t len, bool parse_special,
                               frag_list *l, penny_error *err) {
-    if (len == 0) return PENNY_OK;
-    penny_status rc = frag_add(l, (frag){0, len, -1}, err);
-    frag_list tmp = {0};
-    for (int i = 0; i < t->n_special && !rc; i++) {
-        int32_t id = t->special[i];
-        if (!parse_special && t->type[id] != TOK_T_USER) continue;
-        rc = split_all(t, text, id, l, &tmp, err);
+    penny_status rc = PENNY_OK;
+    size_t start = 0;
+    for (size_t pos = 0; pos < len && !rc;) {
+        size_t n = 0;
+        int32_t id =
+            t->trie_first[(uint8_t)text[pos]] ? match_at(t, text, pos, len, parse_special, &n) : -1;
+        if (id < 0) {
+            pos++;
+            continue;
+        }
+        if (pos > start) rc = frag_add(l, (frag){start, pos - start, -1}, err);
+        if (!rc) rc = frag_add(l, (frag){pos, 0, id}, err);
+        start = pos += n;
     }
-    free(tmp.f);
+    if (!rc && len > start) rc = frag_add(l, (frag){start, len - start, -1}, err);
     return rc;
 }
 

@@ -90,12 +90,15 @@ static void try_pair(merge_state *m, int l, int r) {
     heap_push(m->w->heap, &m->n_heap, (tok_pair){key, l, r, a->len + b->len});
 }
 
-/* One symbol per character; a truncated sequence at the end is cut short. */
+/* One symbol per character; each byte of invalid UTF-8 is a symbol of its
+ * own, so SentencePiece's byte fallback gives those bytes back exactly
+ * (llama.cpp instead takes the length the lead byte announces, which can
+ * swallow the next, valid character). */
 static int split_chars(tok_sym *sym, const char *text, int len) {
     int n = 0;
     for (int pos = 0; pos < len; n++) {
-        int k = tok_utf8_len((unsigned char)text[pos]);
-        if (k > len - pos) k = len - pos;
+        int k = tok_utf8_next((const unsigned char *)text + pos, (size_t)(len - pos));
+        if (k <= 0) k = 1;
         sym[n] = (tok_sym){pos, k, n - 1, n + 1};
         pos += k;
     }

@@ -10,6 +10,10 @@
  * unknown token when the vocabulary has no byte tokens. (SentencePiece's
  * "resegment" step, splitting an unknown merged symbol back into its parts,
  * therefore never has anything to do here.)
+ *
+ * A vocabulary from a tokenizer.json (Mistral, Llama 2 in Hugging Face
+ * form) has no scores but a merge list: then pairs merge by merge rank,
+ * exactly as the Hugging Face BPE model does, with the same byte fallback.
  */
 #include <limits.h>
 #include <string.h>
@@ -68,7 +72,7 @@ penny_status tok_spm_encode(const tokenizer *t, tok_work *w, const char *text, s
     if (rc) return rc;
     int n = (int)escape(text, len, prefix, w->buf);
     if (n == 0) return PENNY_OK;
-    if ((rc = tok_merge(t, w, w->buf, n, spm_pair, err))) return rc;
+    if ((rc = tok_merge(t, w, w->buf, n, t->bpe ? tok_bpe_pair : spm_pair, err))) return rc;
     for (int i = 0; i != -1 && rc == PENNY_OK; i = w->sym[i].next) {
         const tok_sym *s = &w->sym[i];
         int32_t id = tok_find(t, w->buf + s->start, (size_t)s->len);

@@ -1,12 +1,16 @@
 /*
  * tok_int.h - the tokenizer's private state, shared by its source files.
  *
- * vocab.c loads and validates the vocabulary and owns struct tokenizer;
- * merge.c is the pair-merging engine both algorithms use (a linked list of
- * symbols plus a binary heap of candidate pairs, O(n log n)); spm.c and bpe.c
- * score pairs and map the final symbols to ids; encode.c splits the input on
- * special tokens; stream.c is the streaming detokenizer. Nothing here is
- * visible outside src/tokenizer/.
+ * vocab.c loads and validates the vocabulary from GGUF and owns struct
+ * tokenizer; json.c builds the same struct from a Hugging Face tokenizer.json;
+ * tables.c derives what both need (hash table, byte tokens, special-token
+ * trie, pieces, end-of-generation set); merge.c is the pair-merging engine
+ * both algorithms use (a linked list of symbols plus a binary heap of
+ * candidate pairs, O(n log n)); spm.c and bpe.c score pairs and map the final
+ * symbols to ids; pre.c holds the pre-tokenizers (normalization and regex
+ * splits per model family); encode.c splits the input on special tokens;
+ * stream.c is the streaming detokenizer. Nothing here is visible outside
+ * src/tokenizer/.
  */
 #ifndef PENNY_TOKENIZER_TOK_INT_H
 #define PENNY_TOKENIZER_TOK_INT_H
@@ -37,7 +41,33 @@ typedef struct tok_map {
     uint32_t mask;
 } tok_map;
 
-typedef struct tok_bpe tok_bpe; /* merges, regex and byte map (bpe.c) */
+#define TOK_MAX_SPLITS 8 /* regex splits in one pre-tokenizer */
+#define TOK_BYTE_CPS 324 /* code points 0..323 cover GPT-2's byte table */
+
+/* Merges, split patterns and byte map (bpe.c, pre.c). */
+typedef struct tok_bpe {
+    const gguf_str *merge; /* (n_merge) "left right" lines */
+    uint32_t *split;       /* (n_merge) offset of the separating space */
+    uint32_t n_merge;
+    tok_map rank;             /* (left, right) -> line number; the first line wins */
+    void *re[TOK_MAX_SPLITS]; /* pcre2_code *, applied in order */
+    int n_re;
+    bool byte_level;    /* GPT-2 byte mapping (else symbols are characters) */
+    bool ignore_merges; /* whole words found in the vocabulary skip merging */
+    char enc[256][2];   /* byte -> UTF-8 of its code point */
+    uint8_t enc_len[256];
+    int16_t dec[TOK_BYTE_CPS]; /* code point -> byte, -1 if none */
+    void *own[3];              /* storage of merge lines when not a file view */
+} tok_bpe;
+
+/* A byte trie over the special tokens' texts, for leftmost-longest matching.
+ * Node 0 is the root; children form a sibling list. */
+typedef struct tok_trie_node {
+    int32_t child, sibling;
+    int32_t id_any;  /* token ending here (any special type), -1 if none */
+    int32_t id_user; /* same, user-defined tokens only */
+    uint8_t byte;
+} tok_trie_node;
 
 struct tokenizer {
     enum tok_kind kind;
@@ -57,10 +87,19 @@ struct tokenizer {
     int32_t byte_tok[256]; /* SPM byte fallback: id of <0xXX>, -1 when absent */
     bool has_byte_tok;     /* at least one byte token exists */
 
-    int32_t *special; /* ids of control/user/unknown tokens, longest text first */
-    int n_special;
+    int n_special;       /* control/user/unknown tokens with text */
+    tok_trie_node *trie; /* their texts */
+    int n_trie;
+    bool trie_first[256]; /* bytes that start some special text */
+    uint8_t *eog;         /* (n_vocab) 1 for end-of-generation tokens */
 
-    tok_bpe *bpe; /* NULL for SPM */
+    bool nfc;        /* NFC-normalize text fragments before splitting */
+    tok_bpe *bpe;    /* merges + pre-split; NULL for GGUF SentencePiece */
+    char *chat_tmpl; /* tokenizer.chat_template, or NULL */
+
+    /* Storage owned when the vocabulary did not come from a GGUF file. */
+    char *own_arena;
+    gguf_str *own_text;
 };
 
 /* FNV-1a, incremental so a pair can be hashed without joining it. */
@@ -148,17 +187,44 @@ typedef bool (*tok_pair_fn)(const tokenizer *t, const char *a, int la, int lb, d
 penny_status tok_merge(const tokenizer *t, tok_work *w, const char *text, int len, tok_pair_fn fn,
                        penny_error *err);
 
+/* Builds the derived tables once t->text/type/ids are set (tables.c). */
+penny_status tok_build_tables(tokenizer *t, penny_error *err);
+
 /* ---- algorithms ---- */
 
 /* One text fragment: SentencePiece, with the U+2581 prefix when prefix. */
 penny_status tok_spm_encode(const tokenizer *t, tok_work *w, const char *text, size_t len,
                             bool prefix, tok_sink *out, penny_error *err);
 
-/* Byte-level BPE: reads merges and tokenizer.ggml.pre from g. */
-penny_status tok_bpe_new(tokenizer *t, const gguf_file *g, penny_error *err);
+/* Merge-ranked BPE state: n "left right" lines (views that must outlive
+ * t; split[i] is the offset of line i's separating space, or NULL to take
+ * the first space after the first byte). byte_level selects GPT-2's byte
+ * mapping; without it symbols are UTF-8 characters (SentencePiece-style
+ * BPE from tokenizer.json). what names the source in errors. */
+penny_status tok_bpe_new(tokenizer *t, const gguf_str *merges, uint32_t n, const uint32_t *split,
+                         bool byte_level, const char *what, penny_error *err);
 void tok_bpe_free(tok_bpe *b);
+/* Takes ownership of the merge storage (freed with the tok_bpe). */
+void tok_bpe_own(tok_bpe *b, void *strs, void *split, void *arena);
+void tok_bpe_set_ignore_merges(tok_bpe *b, bool on);
+/* Adds a split pattern (Hugging Face "Split" with Isolated behaviour);
+ * patterns apply in order, each to the pieces the previous one made. */
+penny_status tok_bpe_add_split(tok_bpe *b, const char *pattern, size_t len, penny_error *err);
+/* Sets the patterns (and NFC, whole-word lookup) of the pre-tokenizer that
+ * tokenizer.ggml.pre names; *known is false (and nothing set) for a name
+ * not in the table. */
+penny_status tok_pre_preset(tokenizer *t, const char *name, size_t len, bool *known,
+                            penny_error *err);
+/* Merge-rank pair test for tok_merge (bpe.c). */
+bool tok_bpe_pair(const tokenizer *t, const char *a, int la, int lb, double *key);
+/* One fragment: normalization, pre-split, then tok_bpe_word per word. */
 penny_status tok_bpe_encode(const tokenizer *t, tok_work *w, const char *text, size_t len,
                             tok_sink *out, penny_error *err);
+/* One pre-split word of a byte-level vocabulary. */
+penny_status tok_bpe_word(const tokenizer *t, tok_work *w, const char *s, size_t n, tok_sink *out,
+                          penny_error *err);
+/* NFC of text[0..len) into a malloc'd *out (invalid UTF-8 is copied as is). */
+penny_status tok_nfc(const char *text, size_t len, char **out, size_t *out_len, penny_error *err);
 /* Appends the bytes the byte-level text s stands for to dst (which has room
  * for n bytes; the result is never longer); returns the bytes written. */
 size_t tok_bpe_decode(const tokenizer *t, const char *s, size_t n, char *dst);

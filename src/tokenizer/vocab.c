@@ -3,10 +3,10 @@
  *
  * Everything the encoder and decoder will trust is checked here once: the
  * model name, array types and lengths, UTF-8 validity of every token text,
- * token types, special ids in range. Each error names the key at fault. The
- * load also precomputes what makes the hot paths cheap: a hash table from
- * text to id, the byte-fallback ids, the special tokens sorted for splitting,
- * and every token's decoded bytes in one arena so tok_piece is a lookup.
+ * token types, special ids in range. Each error names the key at fault.
+ * Byte-level vocabularies also bring their merges and the name of their
+ * pre-tokenizer (tokenizer.ggml.pre). tables.c then derives the lookup
+ * structures shared with the tokenizer.json loader.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -34,83 +34,6 @@ key_fail(const gguf_file *g, const char *key, penny_error *err, penny_status cod
     const gguf_kv *kv = gguf_find(g, key);
     if (kv) snprintf(where, sizeof where, " at byte offset %" PRIu64, kv->offset);
     return err_set(err, code, "%s: key '%s'%s: %s", gguf_path(g), key, where, problem);
-}
-
-/* ---- hash table ---- */
-
-penny_status tok_map_init(tok_map *m, uint64_t n, penny_error *err) {
-    uint64_t size = 16;
-    while (size < 2 * n) size *= 2;
-    m->slot = calloc(size, sizeof *m->slot);
-    if (!m->slot) return err_set(err, PENNY_ERR_NOMEM, "tokenizer: out of memory (hash table)");
-    m->mask = (uint32_t)(size - 1);
-    return PENNY_OK;
-}
-
-void tok_map_free(tok_map *m) {
-    free(m->slot);
-    m->slot = NULL;
-}
-
-int32_t tok_find(const tokenizer *t, const char *p, size_t n) {
-    uint32_t i = tok_slot(tok_hash(TOK_HASH_INIT, p, n), t->vocab.mask);
-    for (uint32_t s; (s = t->vocab.slot[i]) != 0; i = (i + 1) & t->vocab.mask) {
-        const gguf_str *w = &t->text[s - 1];
-        if (w->len == n && memcmp(w->ptr, p, n) == 0) return (int32_t)(s - 1);
-    }
-    return -1;
-}
-
-/* Inserts every token; a later duplicate text replaces the earlier id, as
- * in llama.cpp, so both engines resolve such texts alike. */
-static penny_status build_map(tokenizer *t, penny_error *err) {
-    penny_status rc = tok_map_init(&t->vocab, (uint64_t)t->n_vocab, err);
-    if (rc) return rc;
-    for (int id = 0; id < t->n_vocab; id++) {
-        const gguf_str *w = &t->text[id];
-        uint32_t i = tok_slot(tok_hash(TOK_HASH_INIT, w->ptr, w->len), t->vocab.mask);
-        for (uint32_t s; (s = t->vocab.slot[i]) != 0; i = (i + 1) & t->vocab.mask) {
-            const gguf_str *o = &t->text[s - 1];
-            if (o->len == w->len && memcmp(o->ptr, w->ptr, w->len) == 0) break;
-        }
-        t->vocab.slot[i] = (uint32_t)id + 1;
-    }
-    return PENNY_OK;
-}
-
-/* ---- UTF-8 ---- */
-
-size_t tok_utf8_check(const char *p, size_t n) {
-    const unsigned char *s = (const unsigned char *)p;
-    size_t i = 0;
-    while (i < n) {
-        int k = tok_utf8_next(s + i, n - i);
-        if (k <= 0) return i;
-        i += (size_t)k;
-    }
-    return n;
-}
-
-int tok_utf8_next(const unsigned char *p, size_t n) {
-    unsigned c = p[0];
-    int need = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
-    if (need == 0) return -1;
-    for (int i = 1; i < need; i++) {
-        if ((size_t)i >= n) return 0;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (i == 1) {
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-            else if (c == 0xED)
-                hi = 0x9F; /* surrogates */
-            else if (c == 0xF0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xF4)
-                hi = 0x8F; /* past U+10FFFF */
-        }
-        if (p[i] < lo || p[i] > hi) return -i;
-    }
-    return need;
 }
 
 /* ---- metadata ---- */
@@ -195,6 +118,14 @@ static penny_status read_scores(tokenizer *t, const gguf_file *g, penny_error *e
     return PENNY_OK;
 }
 
+/* "<0xXX>" with two hexadecimal digits. */
+static bool spells_byte(const gguf_str *w) {
+    if (w->len != 6 || memcmp(w->ptr, "<0x", 3) != 0 || w->ptr[5] != '>') return false;
+    for (int k = 3; k < 5; k++)
+        if (!strchr("0123456789ABCDEFabcdef", w->ptr[k]) || !w->ptr[k]) return false;
+    return true;
+}
+
 static penny_status read_types(tokenizer *t, const gguf_file *g, penny_error *err) {
     const char *key = "tokenizer.ggml.token_type";
     const gguf_arr *a;
@@ -208,6 +139,10 @@ static penny_status read_types(tokenizer *t, const gguf_file *g, penny_error *er
             return key_fail(g, key, err, PENNY_ERR_FORMAT, "token %d has type %g (want 0..6)", i,
                             v);
         t->type[i] = (uint8_t)v;
+        if (v == TOK_T_BYTE && t->kind == TOK_SPM && !spells_byte(&t->text[i]))
+            return key_fail(g, key, err, PENNY_ERR_FORMAT,
+                            "token %d (\"%.*s\") has type 6 (byte) but is not <0xXX>", i,
+                            (int)(t->text[i].len > 32 ? 32 : t->text[i].len), t->text[i].ptr);
     }
     return PENNY_OK;
 }
@@ -271,131 +206,40 @@ static penny_status read_flags(tokenizer *t, const gguf_file *g, penny_error *er
     return PENNY_OK;
 }
 
-/* ---- derived tables ---- */
+/* ---- byte-level BPE ---- */
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
+/* Merges and the pre-tokenizer named by tokenizer.ggml.pre. */
+static penny_status read_bpe(tokenizer *t, const gguf_file *g, penny_error *err) {
+    const char *key = "tokenizer.ggml.merges";
+    const gguf_arr *a;
+    penny_status rc = gguf_get_arr(g, key, &a, err);
+    if (rc == PENNY_ERR_RANGE)
+        return key_fail(g, key, err, PENNY_ERR_FORMAT, "missing (a gpt2 vocabulary needs it)");
+    if (rc) return rc;
+    if (a->type != GGUF_STR || a->n > UINT32_MAX / 2)
+        return key_fail(g, key, err, PENNY_ERR_FORMAT, "expected strings, found %" PRIu64 " of %s",
+                        a->n, gguf_vtype_name(a->type));
+    if ((rc = tok_bpe_new(t, a->strs, (uint32_t)a->n, NULL, true, gguf_path(g), err))) return rc;
+    gguf_str pre = {"gpt2", 4};
+    rc = gguf_get_str(g, "tokenizer.ggml.pre", &pre, err);
+    if (rc && rc != PENNY_ERR_RANGE) return rc;
+    bool known;
+    if ((rc = tok_pre_preset(t, pre.ptr, pre.len, &known, err))) return rc;
+    if (known) return PENNY_OK;
+    log_msg(LOG_WARN, "%s: pre-tokenizer \"%.*s\" not implemented; using GPT-2's", gguf_path(g),
+            (int)(pre.len > 64 ? 64 : pre.len), pre.ptr);
+    return tok_pre_preset(t, "gpt2", 4, &known, err);
 }
 
-/* The byte a "<0xXX>" text names, or -1. */
-static int byte_of(const gguf_str *w) {
-    if (w->len != 6 || memcmp(w->ptr, "<0x", 3) != 0 || w->ptr[5] != '>') return -1;
-    int hi = hex_digit(w->ptr[3]), lo = hex_digit(w->ptr[4]);
-    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
-}
-
-/* Byte fallback finds <0xXX> by text, as llama.cpp does; every token typed
- * as a byte must also spell one, or its piece would be meaningless. */
-static penny_status build_bytes(tokenizer *t, const gguf_file *g, penny_error *err) {
-    for (int b = 0; b < 256; b++) {
-        char name[8];
-        snprintf(name, sizeof name, "<0x%02X>", b);
-        t->byte_tok[b] = tok_find(t, name, 6);
-        if (t->byte_tok[b] >= 0) t->has_byte_tok = true;
-    }
-    for (int i = 0; t->kind == TOK_SPM && i < t->n_vocab; i++) {
-        if (t->type[i] == TOK_T_BYTE && byte_of(&t->text[i]) < 0)
-            return key_fail(g, "tokenizer.ggml.token_type", err, PENNY_ERR_FORMAT,
-                            "token %d (\"%.*s\") has type 6 (byte) but is not <0xXX>", i,
-                            (int)(t->text[i].len > 32 ? 32 : t->text[i].len), t->text[i].ptr);
-    }
-    return PENNY_OK;
-}
-
-typedef struct special_ent {
-    uint64_t len;
-    int32_t id;
-} special_ent;
-
-static int special_cmp(const void *a, const void *b) {
-    const special_ent *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? 1 : -1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Tokens matched in the input before encoding, longest text first (so
- * "<|im_start|>" wins over "<|im"), the order llama.cpp splits in. */
-static penny_status build_specials(tokenizer *t, penny_error *err) {
-    int n = 0;
-    for (int i = 0; i < t->n_vocab; i++) {
-        int ty = t->type[i];
-        n += (ty == TOK_T_CONTROL || ty == TOK_T_USER || ty == TOK_T_UNKNOWN) && t->text[i].len;
-    }
-    special_ent *e = malloc(((size_t)n + 1) * sizeof *e);
-    t->special = malloc(((size_t)n + 1) * sizeof *t->special);
-    if (!e || !t->special) {
-        free(e);
-        return err_set(err, PENNY_ERR_NOMEM, "tokenizer: out of memory (special tokens)");
-    }
-    n = 0;
-    for (int i = 0; i < t->n_vocab; i++) {
-        int ty = t->type[i];
-        if ((ty == TOK_T_CONTROL || ty == TOK_T_USER || ty == TOK_T_UNKNOWN) && t->text[i].len)
-            e[n++] = (special_ent){t->text[i].len, i};
-    }
-    qsort(e, (size_t)n, sizeof *e, special_cmp);
-    for (int i = 0; i < n; i++) t->special[i] = e[i].id;
-    t->n_special = n;
-    free(e);
-    return PENNY_OK;
-}
-
-/* SentencePiece text: U+2581 stands for a space. */
-static size_t unescape_spaces(const char *s, size_t n, char *dst) {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i + 2 < n && memcmp(s + i, "\xE2\x96\x81", 3) == 0) {
-            dst[o++] = ' ';
-            i += 2;
-        } else {
-            dst[o++] = s[i];
-        }
-    }
-    return o;
-}
-
-/* What token i prints as, following llama.cpp's token_to_piece without
- * special rendering: control and unused tokens print nothing; unknown and
- * user-defined tokens print their text as is. */
-static size_t decode_piece(const tokenizer *t, int i, char *dst) {
-    const gguf_str *w = &t->text[i];
-    switch (t->type[i]) {
-    case TOK_T_CONTROL:
-    case TOK_T_UNUSED: return 0;
-    case TOK_T_UNKNOWN:
-    case TOK_T_USER: memcpy(dst, w->ptr, w->len); return w->len;
-    case TOK_T_BYTE:
-        if (t->kind == TOK_SPM) {
-            dst[0] = (char)byte_of(w);
-            return 1;
-        }
-        break;
-    default: break;
-    }
-    if (t->kind == TOK_SPM) return unescape_spaces(w->ptr, w->len, dst);
-    return tok_bpe_decode(t, w->ptr, w->len, dst);
-}
-
-/* Decoding never lengthens a text, so the texts' total bounds the arena. */
-static penny_status build_pieces(tokenizer *t, penny_error *err) {
-    size_t total = 0;
-    for (int i = 0; i < t->n_vocab; i++) total += t->text[i].len;
-    t->piece = malloc(total + 1);
-    t->piece_at = malloc(((size_t)t->n_vocab + 1) * sizeof *t->piece_at);
-    if (!t->piece || !t->piece_at)
-        return err_set(err, PENNY_ERR_NOMEM, "tokenizer: out of memory (pieces)");
-    uint32_t at = 0;
-    for (int i = 0; i < t->n_vocab; i++) {
-        t->piece_at[i] = at;
-        size_t n = decode_piece(t, i, t->piece + at);
-        PENNY_ASSERT(n <= t->text[i].len);
-        if ((int)n > t->max_piece) t->max_piece = (int)n;
-        at += (uint32_t)n;
-    }
-    t->piece_at[t->n_vocab] = at;
+static penny_status read_template(tokenizer *t, const gguf_file *g, penny_error *err) {
+    gguf_str s;
+    penny_status rc = gguf_get_str(g, "tokenizer.chat_template", &s, err);
+    if (rc == PENNY_ERR_RANGE) return PENNY_OK;
+    if (rc) return rc;
+    t->chat_tmpl = malloc(s.len + 1);
+    if (!t->chat_tmpl) return err_set(err, PENNY_ERR_NOMEM, "tokenizer: out of memory");
+    memcpy(t->chat_tmpl, s.ptr, s.len);
+    t->chat_tmpl[s.len] = '\0';
     return PENNY_OK;
 }
 
@@ -408,9 +252,9 @@ penny_status tok_new(const gguf_file *g, tokenizer **out, penny_error *err) {
     penny_status rc;
     if ((rc = read_model(t, g, err)) || (rc = read_tokens(t, g, err)) ||
         (rc = read_scores(t, g, err)) || (rc = read_types(t, g, err)) ||
-        (rc = read_ids(t, g, err)) || (rc = read_flags(t, g, err)) || (rc = build_map(t, err)) ||
-        (rc = build_bytes(t, g, err)) || (t->kind == TOK_BPE && (rc = tok_bpe_new(t, g, err))) ||
-        (rc = build_specials(t, err)) || (rc = build_pieces(t, err))) {
+        (rc = read_ids(t, g, err)) || (rc = read_flags(t, g, err)) ||
+        (t->kind == TOK_BPE && (rc = read_bpe(t, g, err))) || (rc = read_template(t, g, err)) ||
+        (rc = tok_build_tables(t, err))) {
         tok_free(t);
         return rc;
     }
@@ -418,37 +262,4 @@ penny_status tok_new(const gguf_file *g, tokenizer **out, penny_error *err) {
             t->kind == TOK_SPM ? "SentencePiece" : "byte-level BPE", t->n_vocab, t->n_special);
     *out = t;
     return PENNY_OK;
-}
-
-void tok_free(tokenizer *t) {
-    if (!t) return;
-    tok_bpe_free(t->bpe);
-    free(t->score);
-    free(t->type);
-    tok_map_free(&t->vocab);
-    free(t->piece);
-    free(t->piece_at);
-    free(t->special);
-    free(t);
-}
-
-int tok_n_vocab(const tokenizer *t) { return t->n_vocab; }
-int32_t tok_bos(const tokenizer *t) { return t->bos; }
-int32_t tok_eos(const tokenizer *t) { return t->eos; }
-int32_t tok_eot(const tokenizer *t) { return t->eot; }
-bool tok_add_bos(const tokenizer *t) { return t->add_bos; }
-bool tok_add_eos(const tokenizer *t) { return t->add_eos; }
-
-bool tok_is_eog(const tokenizer *t, int32_t id) {
-    return id >= 0 && (id == t->eos || id == t->eot || id == t->eom);
-}
-
-void tok_piece(const tokenizer *t, int32_t id, const char **bytes, size_t *len) {
-    if (id < 0 || id >= t->n_vocab) {
-        *bytes = "";
-        *len = 0;
-        return;
-    }
-    *bytes = t->piece + t->piece_at[id];
-    *len = t->piece_at[id + 1] - t->piece_at[id];
 }
