@@ -1,12 +1,13 @@
 /*
  * types.c - the table of tensor types. Sizes and names cover every id GGUF
  * files use, so `penny info` can describe any file; compute functions exist
- * only for the supported types (see types_ref.c).
+ * only for the supported types (see types_ref.c and kquants.c).
  */
 #include "kernels/types.h"
 
 #include <stdio.h>
 
+#include "kernels/kquants.h"
 #include "kernels/types_ref.h"
 
 static const type_traits g_types[TYPE_COUNT] = {
@@ -20,9 +21,9 @@ static const type_traits g_types[TYPE_COUNT] = {
     [TYPE_Q8_1] = {"Q8_1", 32, 36, false, 0, 0, 0},
     [TYPE_Q2_K] = {"Q2_K", 256, 84, false, 0, 0, 0},
     [TYPE_Q3_K] = {"Q3_K", 256, 110, false, 0, 0, 0},
-    [TYPE_Q4_K] = {"Q4_K", 256, 144, false, 0, 0, 0},
-    [TYPE_Q5_K] = {"Q5_K", 256, 176, false, 0, 0, 0},
-    [TYPE_Q6_K] = {"Q6_K", 256, 210, false, 0, 0, 0},
+    [TYPE_Q4_K] = {"Q4_K", 256, 144, true, ref_q4_K_to_f32, ref_q4_K_from_f32, ref_q4_K_dot},
+    [TYPE_Q5_K] = {"Q5_K", 256, 176, true, ref_q5_K_to_f32, ref_q5_K_from_f32, ref_q5_K_dot},
+    [TYPE_Q6_K] = {"Q6_K", 256, 210, true, ref_q6_K_to_f32, ref_q6_K_from_f32, ref_q6_K_dot},
     [TYPE_Q8_K] = {"Q8_K", 256, 292, false, 0, 0, 0},
     [16] = {"IQ2_XXS", 256, 66, false, 0, 0, 0},
     [17] = {"IQ2_XS", 256, 74, false, 0, 0, 0},
