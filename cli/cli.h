@@ -10,6 +10,7 @@
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* Prints "penny: what: message" to stderr; returns 1. */
 int cli_fail(const char *what, const penny_error *err);

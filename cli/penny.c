@@ -2,7 +2,8 @@
  * penny.c - the command-line interface. Built only on include/penny.h, so
  * everything it does is available to programs that embed libpenny.
  *
- * Subcommands: run (generate text), info (describe a GGUF file), tokenize.
+ * Subcommands: run (generate text), info (describe a GGUF file), tokenize,
+ * quantize.
  * Generated text goes to stdout; diagnostics and timings go to stderr.
  */
 #include <errno.h>
@@ -40,6 +41,8 @@ static const char *USAGE =
     "  tokenize -m FILE      read text on stdin, print token ids\n"
     "      --no-bos          do not add the beginning-of-sequence token\n"
     "      --special         parse special-token text\n"
+    "  quantize IN OUT TYPE  convert F32/F16/BF16 weights to TYPE: Q4_K_M, Q5_K_M, Q4_K,\n"
+    "                        Q5_K, Q6_K, Q8_0, Q4_0, F16, BF16, F32\n"
     "\n"
     "  penny --help | penny COMMAND --help\n";
 
@@ -88,6 +91,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv);
     fprintf(stderr, "penny: unknown command '%s' (see penny --help)\n", cmd);
     return 2;
 }

@@ -79,34 +79,38 @@ penny_status tr_config_check(const tr_config *c, penny_error *err) {
 
 /* ---- layout ---- */
 
-static void add_tensor(tr_model *m, const char *name, int64_t ne0, int64_t ne1) {
-    tr_tensor *t = &m->tensors[m->n_tensors++];
+static void add_tensor(tr_tensor *ts, int *n, size_t *total, const char *name, int64_t ne0,
+                       int64_t ne1) {
+    tr_tensor *t = &ts[(*n)++];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->n_dims = ne1 > 1 ? 2 : 1;
     t->ne[0] = ne0;
     t->ne[1] = ne1;
-    t->off = m->n_params;
+    t->off = *total;
     t->decay = t->n_dims == 2;
-    m->n_params += (size_t)(ne0 * ne1);
+    *total += (size_t)(ne0 * ne1);
 }
 
-static void build_layout(tr_model *m) {
-    const tr_config *c = &m->cfg;
+size_t tr_layout(const tr_config *c, tr_tensor *ts, int *n) {
     static const char *const names[9] = {"attn_norm", "attn_q",      "attn_k",
                                          "attn_v",    "attn_output", "ffn_norm",
                                          "ffn_gate",  "ffn_up",      "ffn_down"};
-    int64_t shape[9][2] = {{c->dim, 1},      {c->dim, m->qd},  {c->dim, m->kd},
-                           {c->dim, m->kd},  {m->qd, c->dim},  {c->dim, 1},
+    int64_t qd = c->dim, kd = (int64_t)c->n_kv_head * (c->dim / c->n_head);
+    int64_t shape[9][2] = {{c->dim, 1},      {c->dim, qd},     {c->dim, kd},
+                           {c->dim, kd},     {qd, c->dim},     {c->dim, 1},
                            {c->dim, c->ffn}, {c->dim, c->ffn}, {c->ffn, c->dim}};
-    add_tensor(m, "token_embd.weight", c->dim, c->vocab);
+    size_t total = 0;
+    *n = 0;
+    add_tensor(ts, n, &total, "token_embd.weight", c->dim, c->vocab);
     for (int l = 0; l < c->n_layer; l++)
         for (int i = 0; i < 9; i++) {
             char name[40];
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[i]);
-            add_tensor(m, name, shape[i][0], shape[i][1]);
+            add_tensor(ts, n, &total, name, shape[i][0], shape[i][1]);
         }
-    add_tensor(m, "output_norm.weight", c->dim, 1);
-    if (!c->tied) add_tensor(m, "output.weight", c->dim, c->vocab);
+    add_tensor(ts, n, &total, "output_norm.weight", c->dim, 1);
+    if (!c->tied) add_tensor(ts, n, &total, "output.weight", c->dim, c->vocab);
+    return total;
 }
 
 /* Points w's fields at the tensors of the flat array base. */
@@ -189,7 +193,7 @@ penny_status tr_model_new(const tr_config *cfg, int B, pool *p, tr_model **out, 
     m->w.l = calloc((size_t)cfg->n_layer, sizeof *m->w.l);
     m->g.l = calloc((size_t)cfg->n_layer, sizeof *m->g.l);
     if (!m->tensors || !m->w.l || !m->g.l) goto nomem;
-    build_layout(m);
+    m->n_params = tr_layout(cfg, m->tensors, &m->n_tensors);
     size_t n_act = carve(m, NULL);
     m->params = aligned_alloc(64, (m->n_params * 4 + 63) / 64 * 64);
     m->grads = aligned_alloc(64, (m->n_params * 4 + 63) / 64 * 64);

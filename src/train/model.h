@@ -57,6 +57,10 @@ typedef struct tr_weights {
     float *wout;     /* (V, C); wte when tied */
 } tr_weights;
 
+/* Fills ts (room for 9 * n_layer + 3) with every tensor in storage order;
+ * sets *n and returns the total number of parameters. */
+size_t tr_layout(const tr_config *c, tr_tensor *ts, int *n);
+
 typedef struct tr_model tr_model;
 
 /* B sequences of cfg->seq_len tokens per forward pass. The pool may be NULL. */
