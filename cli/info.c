@@ -50,8 +50,10 @@ int cmd_info(int argc, char **argv) {
     }
     penny_error err = {0};
     penny_gguf *g = NULL;
-    if (penny_gguf_open(argv[1], &g, &err)) return cli_fail("info", &err);
-    printf("file: %s\ngguf version: %u\n\nmetadata: %lld keys\n", argv[1], penny_gguf_version(g),
+    char path[4096];
+    if (penny_resolve_model(argv[1], path, sizeof path, &err)) return cli_fail("info", &err);
+    if (penny_gguf_open(path, &g, &err)) return cli_fail("info", &err);
+    printf("file: %s\ngguf version: %u\n\nmetadata: %lld keys\n", path, penny_gguf_version(g),
            (long long)penny_gguf_kv_count(g));
     static char buf[4096];
     for (int64_t i = 0; i < penny_gguf_kv_count(g); i++)
@@ -105,7 +107,9 @@ int cmd_tokenize(int argc, char **argv) {
     penny_model *m = NULL;
     penny_model_params mp = penny_model_default_params();
     mp.n_threads = 1;
-    if (penny_model_load(model, &mp, &m, &err)) return cli_fail("load", &err);
+    char path[4096];
+    if (penny_resolve_model(model, path, sizeof path, &err)) return cli_fail("load", &err);
+    if (penny_model_load(path, &mp, &m, &err)) return cli_fail("load", &err);
     size_t len = 0;
     char *text = read_stdin(&len);
     int rc = 1, n = 0, cap = (int)len + 8;

@@ -41,6 +41,12 @@ static const char *USAGE =
     "  tokenize -m FILE      read text on stdin, print token ids\n"
     "      --no-bos          do not add the beginning-of-sequence token\n"
     "      --special         parse special-token text\n"
+    "  pull REF...           download models from the Hugging Face Hub into the store\n"
+    "                        REF: ORG/REPO[:QUANT] (e.g. :Q4_K_M) or ORG/REPO/FILE.gguf\n"
+    "      --retries N       attempts after a broken transfer (default 3)\n"
+    "  list                  models in the store ($PENNY_HOME, default ~/.cache/penny)\n"
+    "  rm REF...             delete models from the store\n"
+    "  (-m FILE and info FILE also accept a REF of a pulled model)\n"
     "  quantize IN OUT TYPE  convert F32/F16/BF16 weights to TYPE: Q4_K_M, Q5_K_M, Q4_K,\n"
     "                        Q5_K, Q6_K, Q8_0, Q4_0, F16, BF16, F32\n"
     "\n"
@@ -91,6 +97,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "pull")) return cmd_pull(argc, argv);
+    if (!strcmp(cmd, "list")) return cmd_list(argc, argv);
+    if (!strcmp(cmd, "rm")) return cmd_rm(argc, argv);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv);
     fprintf(stderr, "penny: unknown command '%s' (see penny --help)\n", cmd);
     return 2;

@@ -173,7 +173,9 @@ int cmd_run(int argc, char **argv) {
     penny_error err = {0};
     penny_model *m = NULL;
     double t0 = cli_now();
-    if (penny_model_load(o.model, &mp, &m, &err)) return cli_fail("load", &err);
+    char path[4096];
+    if (penny_resolve_model(o.model, path, sizeof path, &err)) return cli_fail("load", &err);
+    if (penny_model_load(path, &mp, &m, &err)) return cli_fail("load", &err);
     if (o.verbose)
         fprintf(stderr, "penny: loaded %s (%s) in %.3f s, seed %" PRIu64 "\n", o.model,
                 penny_model_desc(m), cli_now() - t0, o.sp.seed);

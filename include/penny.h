@@ -207,6 +207,71 @@ typedef void (*penny_quantize_progress)(void *user, const penny_quantize_event *
 penny_status penny_quantize(const char *in, const char *out, const char *type,
                             penny_quantize_progress cb, void *user, penny_error *err);
 
+/* ---- model store: `penny pull` from the Hugging Face Hub ---- */
+
+/* REF: hf.co/ORG/REPO[:QUANT], ORG/REPO[:QUANT] or ORG/REPO/FILE.gguf. The
+ * store lives in root, or when root is NULL in $PENNY_HOME, else
+ * $XDG_CACHE_HOME/penny, else ~/.cache/penny; nothing is created before a
+ * pull. Names that would leave the store ("..", absolute paths, control
+ * characters, links inside the store) are refused. */
+typedef struct penny_store penny_store;
+
+penny_status penny_store_open(const char *root, penny_store **out, penny_error *err);
+void penny_store_free(penny_store *s);
+const char *penny_store_root(const penny_store *s);
+
+typedef enum penny_pull_state {
+    PENNY_PULL_PRESENT,  /* already in the store, verified: nothing fetched */
+    PENNY_PULL_FETCHING, /* bytes arriving: done of total */
+    PENNY_PULL_DONE,     /* downloaded and sha256 verified */
+} penny_pull_state;
+
+typedef struct penny_pull_event {
+    penny_pull_state state;
+    const char *file; /* path in the repository */
+    int index, count; /* file index of count (split parts, 0-based) */
+    uint64_t done, total;
+    uint64_t resumed; /* bytes already on disk when this transfer began */
+} penny_pull_event;
+
+typedef struct penny_pull_params {
+    const char *endpoint; /* NULL: $PENNY_HF_ENDPOINT, else https://huggingface.co */
+    const char *token;    /* NULL: $HF_TOKEN; sent as a bearer token, never in messages */
+    int retries;          /* further attempts after a broken transfer (default 3) */
+    void (*progress)(void *user, const penny_pull_event *ev); /* may be NULL */
+    void *user;
+} penny_pull_params;
+
+penny_pull_params penny_pull_default_params(void);
+/* Downloads the files REF means (every part of a split model), resuming a
+ * partial download and verifying each file's sha256 before it gets its
+ * final name; files already present and verified are not fetched again.
+ * Writes the local path of the model's first file to path_out. */
+penny_status penny_store_pull(penny_store *s, const char *ref, const penny_pull_params *p,
+                              char *path_out, size_t cap, penny_error *err);
+/* Offline: the local path of the model's first file, if it was pulled. */
+penny_status penny_store_resolve(penny_store *s, const char *ref, char *path_out, size_t cap,
+                                 penny_error *err);
+
+typedef struct penny_store_entry {
+    const char *ref;  /* ORG/REPO/FILE of the first part */
+    const char *path; /* local path of the first part */
+    uint64_t size;    /* bytes, all parts */
+    int n_parts;
+    bool complete; /* false when a part is missing or changed on disk */
+} penny_store_entry;
+
+/* Calls fn once per model in the store (sorted by ref); e is valid during the call. */
+penny_status penny_store_list(penny_store *s, void (*fn)(void *user, const penny_store_entry *e),
+                              void *user, penny_error *err);
+/* Deletes the files REF means (all parts, and their partial downloads); a
+ * bare ORG/REPO means all of that repository's files. */
+penny_status penny_store_rm(penny_store *s, const char *ref, int *n_removed, penny_error *err);
+
+/* For -m options: an existing file is used as is; anything else is resolved
+ * as a REF in the default store. */
+penny_status penny_resolve_model(const char *arg, char *path_out, size_t cap, penny_error *err);
+
 #ifdef __cplusplus
 }
 #endif

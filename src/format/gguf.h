@@ -182,4 +182,28 @@ penny_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t t
  * half-written file under the final name. */
 penny_status gguf_writer_save(gguf_writer *w, const char *path, penny_error *err);
 
+/* ---- split models (gguf_split.c) ----
+ * A model stored as NAME-00001-of-0000N.gguf ... (keys split.no, 0-based,
+ * split.count, split.tensors.count in every part; metadata in part 0; each
+ * tensor wholly in one part). gguf_split_open takes any part (or a plain
+ * file, which opens as a split of one), opens the others by name, and
+ * checks that the parts agree, that no tensor name repeats across parts,
+ * and that the tensor total matches split.tensors.count. Tensor views
+ * point into their own part's mapping and stay valid until
+ * gguf_split_close. */
+typedef struct gguf_split gguf_split;
+
+penny_status gguf_split_open(const char *path, bool populate, gguf_split **out, penny_error *err);
+void gguf_split_close(gguf_split *s);
+int gguf_split_count(const gguf_split *s);
+/* Part i (0-based); part 0 holds the model's metadata. */
+const gguf_file *gguf_split_part(const gguf_split *s, int i);
+int64_t gguf_split_tensor_count(const gguf_split *s);
+/* Looks name up in every part; NULL when absent. */
+const gguf_tensor *gguf_split_find_tensor(const gguf_split *s, const char *name);
+/* Writes src as n_parts files PREFIX-00001-of-0000N.gguf ..., tensors
+ * spread evenly in file order, metadata in the first. */
+penny_status gguf_split_write(const gguf_file *src, int n_parts, const char *prefix,
+                              penny_error *err);
+
 #endif
