@@ -41,6 +41,9 @@ static const char *USAGE =
     "  tokenize -m FILE      read text on stdin, print token ids\n"
     "      --no-bos          do not add the beginning-of-sequence token\n"
     "      --special         parse special-token text\n"
+    "  bench -m FILE         prompt (pp512) and generation (tg128) speed like llama-bench\n"
+    "      -p N, -n N, -r N, -t N, --json (see penny bench --help)\n"
+    "  perplexity -m FILE -f TEXT  perplexity of TEXT like llama-perplexity (--ctx N, -b N)\n"
     "  pull REF...           download models from the Hugging Face Hub into the store\n"
     "                        REF: ORG/REPO[:QUANT] (e.g. :Q4_K_M) or ORG/REPO/FILE.gguf\n"
     "      --retries N       attempts after a broken transfer (default 3)\n"
@@ -97,6 +100,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
+    if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc, argv);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc, argv);
     if (!strcmp(cmd, "list")) return cmd_list(argc, argv);
     if (!strcmp(cmd, "rm")) return cmd_rm(argc, argv);

@@ -1,0 +1,285 @@
+/*
+ * bw.c - measures how fast this machine can read memory, the ceiling of
+ * token generation (every weight is read once per token), and how fast it can
+ * read a model file under each way of bringing it into memory.
+ *
+ * Default: fills an anonymous buffer (transparent huge pages requested) and
+ * reads it with T threads, each summing its own contiguous slice, R times;
+ * prints the best and median GB/s. bench/vs-llamacpp divides model bytes x
+ * tokens/s by this number.
+ *
+ * With --file, the file is brought in by one of four policies and read
+ * repeatedly for --seconds, one line per pass with GB/s and the page faults
+ * that pass took, to see whether a policy loses speed over time (this VM's
+ * DAMON page-out scheme acts on memory left idle for about a minute):
+ *   lazy      mmap, pages faulted in on first touch
+ *   populate  mmap with MAP_POPULATE + MADV_WILLNEED
+ *   hugemap   mmap + MADV_HUGEPAGE (file-backed THP, where the kernel has it)
+ *   load      read() into anonymous memory with MADV_HUGEPAGE
+ *
+ * Self-contained (libc + pthreads) so it builds with or without libpenny.
+ * usage: bw [-t THREADS] [-s MIB] [-r REPS] [--json]
+ *        bw --file PATH [--mode lazy|populate|hugemap|load] [--seconds N] [--idle N]
+ *           [-t THREADS]      (--idle: wait N seconds untouched before reading)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Eight lanes of 64 bits: the compiler turns this into whatever vector loads
+ * the target has, enough to keep memory, not the core, the bottleneck. */
+typedef uint64_t lane8 __attribute__((vector_size(64)));
+
+typedef struct bw_job {
+    const unsigned char *base;
+    size_t size;
+    int nth, reps;
+    pthread_barrier_t start, stop;
+    volatile uint64_t sink;
+} bw_job;
+
+typedef struct bw_arg {
+    bw_job *job;
+    int ith;
+} bw_arg;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Sums a 64-byte-aligned range with four independent accumulators. */
+static uint64_t sum_range(const unsigned char *p, size_t n) {
+    lane8 a = {0}, b = {0}, c = {0}, d = {0};
+    size_t i = 0;
+    for (; i + 256 <= n; i += 256) {
+        lane8 x0, x1, x2, x3;
+        memcpy(&x0, p + i, 64);
+        memcpy(&x1, p + i + 64, 64);
+        memcpy(&x2, p + i + 128, 64);
+        memcpy(&x3, p + i + 192, 64);
+        a += x0;
+        b += x1;
+        c += x2;
+        d += x3;
+    }
+    lane8 s = a + b + c + d;
+    uint64_t r = 0;
+    for (int k = 0; k < 8; k++) r += s[k];
+    for (; i < n; i++) r += p[i];
+    return r;
+}
+
+/* Thread body: each rep reads slice ith of the buffer between two barriers,
+ * so the caller can time exactly one full pass. */
+static void *reader(void *p) {
+    bw_arg *a = p;
+    bw_job *j = a->job;
+    size_t q = j->size / (size_t)j->nth / 64 * 64;
+    size_t lo = q * (size_t)a->ith, hi = a->ith == j->nth - 1 ? j->size : lo + q;
+    for (int r = 0; r < j->reps; r++) {
+        pthread_barrier_wait(&j->start);
+        j->sink += sum_range(j->base + lo, hi - lo);
+        pthread_barrier_wait(&j->stop);
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void faults(long *minor, long *major) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *minor = ru.ru_minflt;
+    *major = ru.ru_majflt;
+}
+
+/* Reads base[0..size) reps times with nth threads; fills secs[reps]. */
+static void run_passes(const unsigned char *base, size_t size, int nth, int reps, double *secs) {
+    bw_job j = {.base = base, .size = size, .nth = nth, .reps = reps};
+    pthread_t th[64];
+    bw_arg args[64];
+    pthread_barrier_init(&j.start, NULL, (unsigned)nth + 1);
+    pthread_barrier_init(&j.stop, NULL, (unsigned)nth + 1);
+    for (int i = 0; i < nth; i++) {
+        args[i] = (bw_arg){&j, i};
+        if (pthread_create(&th[i], NULL, reader, &args[i])) {
+            fprintf(stderr, "bw: cannot start thread %d\n", i);
+            exit(1);
+        }
+    }
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        pthread_barrier_wait(&j.start);
+        pthread_barrier_wait(&j.stop);
+        secs[r] = now_s() - t0;
+    }
+    for (int i = 0; i < nth; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&j.start);
+    pthread_barrier_destroy(&j.stop);
+}
+
+static void report(const char *what, size_t size, int nth, double *secs, int reps, int json) {
+    qsort(secs, (size_t)reps, sizeof *secs, cmp_double);
+    double best = size / secs[0] * 1e-9, med = size / secs[reps / 2] * 1e-9;
+    if (json)
+        printf("{\"test\":\"%s\",\"threads\":%d,\"bytes\":%zu,\"gbps_best\":%.2f,"
+               "\"gbps_median\":%.2f}\n",
+               what, nth, size, best, med);
+    else
+        printf("%s: %d thread(s), %.0f MiB: best %.2f GB/s, median %.2f GB/s (%d passes)\n", what,
+               nth, size / 1048576.0, best, med, reps);
+}
+
+/* Anonymous memory with THP requested, filled so every page is real. */
+static unsigned char *anon_alloc(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    madvise(p, size, MADV_HUGEPAGE);
+    return p;
+}
+
+static int bench_anon(int nth, size_t mib, int reps, int json) {
+    size_t size = mib << 20;
+    unsigned char *buf = anon_alloc(size);
+    if (!buf) {
+        fprintf(stderr, "bw: cannot allocate %zu MiB\n", mib);
+        return 1;
+    }
+    for (size_t i = 0; i < size; i += 8) memcpy(buf + i, &i, 8);
+    double *secs = calloc((size_t)reps + 1, sizeof *secs);
+    if (!secs) return 1;
+    run_passes(buf, size, nth, 1, secs); /* warm-up */
+    run_passes(buf, size, nth, reps, secs);
+    report("read", size, nth, secs, reps, json);
+    free(secs);
+    munmap(buf, size);
+    return 0;
+}
+
+/* Brings the file in by `mode`; returns the base address or NULL. */
+static unsigned char *file_bring(int fd, size_t size, const char *mode) {
+    if (!strcmp(mode, "load")) {
+        unsigned char *buf = anon_alloc(size);
+        if (!buf) return NULL;
+        for (size_t off = 0; off < size;) {
+            ssize_t n =
+                pread(fd, buf + off, size - off > (1u << 30) ? (1u << 30) : size - off, (off_t)off);
+            if (n <= 0) return NULL;
+            off += (size_t)n;
+        }
+        return buf;
+    }
+    int populate = !strcmp(mode, "populate");
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
+    if (p == MAP_FAILED) return NULL;
+    if (populate) madvise(p, size, MADV_WILLNEED);
+    if (!strcmp(mode, "hugemap") && madvise(p, size, MADV_HUGEPAGE))
+        fprintf(stderr, "bw: MADV_HUGEPAGE on the file mapping: %s\n", strerror(errno));
+    return p;
+}
+
+static int bench_file(const char *path, const char *mode, int nth, double seconds, int idle) {
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        fprintf(stderr, "bw: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    size_t size = (size_t)st.st_size;
+    long mi0, ma0, mi1, ma1;
+    faults(&mi0, &ma0);
+    double t0 = now_s();
+    unsigned char *base = file_bring(fd, size, mode);
+    double t_load = now_s() - t0;
+    faults(&mi1, &ma1);
+    close(fd);
+    if (!base) {
+        fprintf(stderr, "bw: %s: cannot bring in (%s)\n", path, mode);
+        return 1;
+    }
+    printf("%s: mode %s, %.2f GB, brought in in %.2f s (minor faults %ld, major %ld)\n", path, mode,
+           size * 1e-9, t_load, mi1 - mi0, ma1 - ma0);
+    if (idle > 0) {
+        printf("idle for %d s\n", idle);
+        fflush(stdout);
+        sleep((unsigned)idle);
+    }
+    double t_start = now_s(), t_win = t_start, worst = 0, bytes = 0, busy = 0;
+    faults(&mi0, &ma0);
+    double first[1];
+    run_passes(base, size, nth, 1, first);
+    faults(&mi1, &ma1);
+    printf("first pass %.2f GB/s  minor faults %ld  major %ld\n", size / first[0] * 1e-9, mi1 - mi0,
+           ma1 - ma0);
+    mi0 = mi1;
+    ma0 = ma1;
+    while (now_s() < t_start + seconds || bytes == 0) {
+        double secs[1];
+        run_passes(base, size, nth, 1, secs);
+        bytes += (double)size;
+        busy += secs[0];
+        if (secs[0] > worst) worst = secs[0];
+        if (now_s() - t_win >= 2.0) {
+            faults(&mi1, &ma1);
+            printf(
+                "t=%5.1fs  %6.2f GB/s mean, %6.2f GB/s worst pass  minor faults %7ld  major %6ld\n",
+                now_s() - t_start, bytes / busy * 1e-9, size / worst * 1e-9, mi1 - mi0, ma1 - ma0);
+            fflush(stdout);
+            faults(&mi0, &ma0);
+            t_win = now_s();
+            worst = bytes = busy = 0;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int nth = 2, reps = 10, json = 0, idle = 0;
+    size_t mib = 1024;
+    double seconds = 30;
+    const char *file = NULL, *mode = "populate";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json"))
+            json = 1;
+        else if (v && !strcmp(a, "-t"))
+            nth = atoi(argv[++i]);
+        else if (v && !strcmp(a, "-s"))
+            mib = (size_t)atol(argv[++i]);
+        else if (v && !strcmp(a, "-r"))
+            reps = atoi(argv[++i]);
+        else if (v && !strcmp(a, "--file"))
+            file = argv[++i];
+        else if (v && !strcmp(a, "--mode"))
+            mode = argv[++i];
+        else if (v && !strcmp(a, "--seconds"))
+            seconds = atof(argv[++i]);
+        else if (v && !strcmp(a, "--idle"))
+            idle = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bw [-t THREADS] [-s MIB] [-r REPS] [--json]\n"
+                            "       bw --file PATH [--mode lazy|populate|hugemap|load] "
+                            "[--seconds N] [--idle N] [-t THREADS]\n");
+            return 2;
+        }
+    }
+    if (nth < 1 || nth > 64 || reps < 1 || mib < 1) {
+        fprintf(stderr, "bw: threads 1..64, reps >= 1, size >= 1 MiB\n");
+        return 2;
+    }
+    return file ? bench_file(file, mode, nth, seconds, idle) : bench_anon(nth, mib, reps, json);
+}
