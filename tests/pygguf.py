@@ -4,7 +4,10 @@ Penny's own reader (src/format/gguf.c) is what the tests check, so the
 reference must not share code with it: this module is written from the
 format definition alone (header, typed metadata incl. nested arrays, tensor
 infos, alignment, data section) and dequantizes the types penny computes
-with (F32, F16, BF16, Q8_0, Q4_0) into float64 numpy arrays. Only numpy and
+with (F32, F16, BF16, Q8_0, Q4_0, and the K-quants Q4_K, Q5_K, Q6_K) into
+float64 numpy arrays. The K-quant decoders follow the block layouts as the
+GGUF ecosystem defines them (documented below at _k_scales), not penny's C
+code. Only numpy and
 the standard library are used. Being a test helper it is strict and simple:
 any inconsistency raises GGUFError naming the byte offset.
 """
@@ -14,6 +17,7 @@ import struct
 import numpy as np
 
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0, GGML_BF16 = 0, 1, 2, 8, 30
+GGML_Q4_K, GGML_Q5_K, GGML_Q6_K = 12, 13, 14
 
 # value type id -> struct format of a scalar (STRING=8 and ARRAY=9 apart)
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
@@ -22,9 +26,11 @@ _STRING, _ARRAY = 8, 9
 
 # ggml type id -> (elements per block, bytes per block); only those we decode
 _BLOCKS = {GGML_F32: (1, 4), GGML_F16: (1, 2), GGML_BF16: (1, 2),
-           GGML_Q8_0: (32, 34), GGML_Q4_0: (32, 18)}
+           GGML_Q8_0: (32, 34), GGML_Q4_0: (32, 18),
+           GGML_Q4_K: (256, 144), GGML_Q5_K: (256, 176), GGML_Q6_K: (256, 210)}
 TYPE_NAMES = {GGML_F32: "F32", GGML_F16: "F16", GGML_BF16: "BF16",
-              GGML_Q8_0: "Q8_0", GGML_Q4_0: "Q4_0"}
+              GGML_Q8_0: "Q8_0", GGML_Q4_0: "Q4_0",
+              GGML_Q4_K: "Q4_K", GGML_Q5_K: "Q5_K", GGML_Q6_K: "Q6_K"}
 
 
 class GGUFError(Exception):
@@ -153,8 +159,59 @@ def _half(raw_u16):
     return raw_u16.view("<f2").astype(np.float64)
 
 
+def _k_scales(s):
+    """The 12 scale bytes of Q4_K/Q5_K -> (sc, m), each (n_blocks, 8).
+
+    Sub-block j < 4 keeps its 6-bit scale in the low 6 bits of byte j and its
+    min in byte j+4. For j >= 4 the low 4 bits of both sit in byte j+4 (scale
+    in the low nibble, min in the high one) and their top 2 bits in the top
+    bits of bytes j-4 (scale) and j (min)."""
+    s = s.astype(np.int64)
+    sc = np.concatenate([s[:, 0:4] & 63, (s[:, 8:12] & 15) | ((s[:, 0:4] >> 6) << 4)], axis=1)
+    m = np.concatenate([s[:, 4:8] & 63, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], axis=1)
+    return sc, m
+
+
+def _k_nibbles(qs):
+    """(n_blocks, 128) bytes -> (n_blocks, 256) 4-bit values. Byte 32c+l holds
+    element 64c+l in its low nibble and element 64c+32+l in its high one."""
+    qs = qs.reshape(-1, 4, 1, 32).astype(np.int64)
+    return np.concatenate([qs & 15, qs >> 4], axis=2).reshape(-1, 256)
+
+
+def _q45_k(blocks, qs_at, has_qh):
+    """Q4_K / Q5_K: x = (d*sc)*q - (dmin*m), evaluated in float32 as the
+    format defines it: both products are exact, the difference rounds once."""
+    d = _half(blocks[:, 0:2].copy().view("<u2")).astype(np.float32)
+    dmin = _half(blocks[:, 2:4].copy().view("<u2")).astype(np.float32)
+    sc, m = _k_scales(blocks[:, 4:16])
+    q = _k_nibbles(blocks[:, qs_at:qs_at + 128])
+    if has_qh:  # bit 4 of element e is bit e//32 of qh[e%32]
+        qh = blocks[:, 16:48].astype(np.int64)
+        q = q + 16 * ((qh[:, None, :] >> np.arange(8)[None, :, None]) & 1).reshape(-1, 256)
+    scale = np.repeat(d * sc.astype(np.float32), 32, axis=1)  # (n_blocks, 256)
+    offset = np.repeat(dmin * m.astype(np.float32), 32, axis=1)
+    return (scale * q.astype(np.float32) - offset).astype(np.float64)
+
+
+def _q6_k(blocks):
+    """Q6_K: ql[128], qh[64], int8 scales[16], f16 d; x = d*scale[e//16]*(q-32).
+    In half h = e//128, quarter k = (e%128)//32, l = e%32: the low 4 bits of q
+    are in ql[64h + 32(k%2) + l] (low nibble for k < 2, high for k >= 2), the
+    top 2 bits are bits 2k, 2k+1 of qh[32h + l]."""
+    ql = blocks[:, 0:128].reshape(-1, 2, 2, 32).astype(np.int64)  # [h][k%2][l]
+    qh = blocks[:, 128:192].reshape(-1, 2, 1, 32).astype(np.int64)  # [h][.][l]
+    low = np.concatenate([ql & 15, ql >> 4], axis=2)  # [h][k][l], k = 0..3
+    high = (qh >> (2 * np.arange(4)[None, None, :, None])) & 3
+    q = (low | (high << 4)).reshape(-1, 256) - 32
+    sc = np.repeat(blocks[:, 192:208].view(np.int8).astype(np.float64), 16, axis=1)
+    d = _half(blocks[:, 208:210].copy().view("<u2"))
+    return d * sc * q  # exact: at most 23 significant bits
+
+
 def dequantize(raw, ggml_type, n):
-    """n elements of ggml_type in raw -> float64 array (exact)."""
+    """n elements of ggml_type in raw -> float64 array (exact: every value is
+    the float32 the format defines, Q4_K/Q5_K included)."""
     raw = np.frombuffer(raw, dtype=np.uint8, count=tensor_nbytes(ggml_type, n))
     if ggml_type == GGML_F32:
         return raw.view("<f4").astype(np.float64)
@@ -164,6 +221,10 @@ def dequantize(raw, ggml_type, n):
         bits = raw.view("<u2").astype(np.uint32) << 16
         return bits.view(np.float32).astype(np.float64)
     blocks = raw.reshape(-1, _BLOCKS[ggml_type][1])
+    if ggml_type in (GGML_Q4_K, GGML_Q5_K):
+        return _q45_k(blocks, 16 if ggml_type == GGML_Q4_K else 48, ggml_type == GGML_Q5_K).reshape(-1)
+    if ggml_type == GGML_Q6_K:
+        return _q6_k(blocks).reshape(-1)
     d = _half(blocks[:, :2].copy().view("<u2"))  # (n_blocks, 1)
     if ggml_type == GGML_Q8_0:
         q = blocks[:, 2:].view(np.int8).astype(np.float64)

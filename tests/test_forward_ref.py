@@ -16,7 +16,10 @@ llama.cpp's greedy ids, then a 64-token prompt with the default batch,
 (real 32,000-token vocabulary, F16); (2) random models written
 by build/tests/tool_genmodel: every weight type with GQA, plus untied output,
 partial rope, linear rope scaling, rope_freqs with another base, a head
-dimension other than dim/heads, MHA and MQA.
+dimension other than dim/heads, MHA and MQA; (3) K-quants: an F32 random
+model with dim 256 quantized by `penny quantize` to Q4_K, Q5_K, Q6_K and the
+Q4_K_M mix, run with PENNY_CPU=scalar (the reference dot products use the
+exact dequantized weights; a SIMD path may quantize activations).
 Exits non-zero on any failure; uses only numpy and the standard library.
 """
 
@@ -192,6 +195,42 @@ def test_random(tmp):
             compare(f"random {label} --batch 7", ref, model, ids, tmp, batch=7)
 
 
+# (label, `penny quantize` type); the F32 source model is shared
+KQUANT_CASES = [("Q4_K", "Q4_K"), ("Q5_K", "Q5_K"), ("Q6_K", "Q6_K"), ("Q4_K_M mix", "Q4_K_M")]
+
+
+def penny_cli():
+    path = os.path.join(build_dir(), "penny")
+    if not os.access(path, os.X_OK):
+        sys.exit(f"FAIL: {path} not built (run make)")
+    return path
+
+
+def test_kquants(tmp):
+    src = os.path.join(tmp, "kq-f32.gguf")
+    run([tool("tool_genmodel"), src, "--seed", "200", "--dim", "256", "--ff", "512",
+         "--heads", "4", "--kv-heads", "2", "--untied"])
+    saved = os.environ.get("PENNY_CPU")
+    os.environ["PENNY_CPU"] = "scalar"
+    try:
+        for i, (label, qtype) in enumerate(KQUANT_CASES):
+            model = os.path.join(tmp, f"kq{i}.gguf")
+            try:
+                run([penny_cli(), "quantize", src, model, qtype])
+            except RuntimeError as e:
+                failures.append(label)
+                print(f"FAIL {label}: {e}")
+                continue
+            ref = ref_llama.LlamaRef(model)
+            ids = [1] + [int(t) for t in np.random.RandomState(50 + i).randint(3, ref.n_vocab, 63)]
+            compare(f"quantized {label} (dim 256)", ref, model, ids, tmp)
+    finally:
+        if saved is None:
+            del os.environ["PENNY_CPU"]
+        else:
+            os.environ["PENNY_CPU"] = saved
+
+
 def main():
     t0 = time.perf_counter()
     self_check_rope()
@@ -199,6 +238,7 @@ def main():
         test_stories(tmp)
         test_tiny_random(tmp)
         test_random(tmp)
+        test_kquants(tmp)
     print(f"float64 reference forward passes: {ref_seconds:.2f} s; "
           f"whole test {time.perf_counter() - t0:.1f} s")
     if failures:
