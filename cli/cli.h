@@ -10,6 +10,10 @@
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_train_tokenizer(int argc, char **argv);
+int cmd_train_prepare(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_train_export(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_pull(int argc, char **argv);

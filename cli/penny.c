@@ -52,6 +52,11 @@ static const char *USAGE =
     "  (-m FILE and info FILE also accept a REF of a pulled model)\n"
     "  quantize IN OUT TYPE  convert F32/F16/BF16 weights to TYPE: Q4_K_M, Q5_K_M, Q4_K,\n"
     "                        Q5_K, Q6_K, Q8_0, Q4_0, F16, BF16, F32\n"
+    "  train-tokenizer --vocab N -o OUT.gguf FILES...  learn a byte-level BPE vocabulary\n"
+    "  train-prepare -t TOK -o OUT.tok [--chat] FILES...  tokenize text (or chat JSONL)\n"
+    "  train --tokenizer TOK --data OUT.tok [--KEY VALUE...]  train a model (see train --help,\n"
+    "                        docs/training.md); --resume 1 continues from a checkpoint\n"
+    "  train-export CKPT -t TOK -o OUT.gguf [--type f16]  checkpoint -> GGUF model\n"
     "\n"
     "  penny --help | penny COMMAND --help\n";
 
@@ -100,6 +105,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "train-tokenizer")) return cmd_train_tokenizer(argc, argv);
+    if (!strcmp(cmd, "train-prepare")) return cmd_train_prepare(argc, argv);
+    if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
+    if (!strcmp(cmd, "train-export")) return cmd_train_export(argc, argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc, argv);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc, argv);

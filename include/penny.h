@@ -272,6 +272,63 @@ penny_status penny_store_rm(penny_store *s, const char *ref, int *n_removed, pen
  * as a REF in the default store. */
 penny_status penny_resolve_model(const char *arg, char *path_out, size_t cap, penny_error *err);
 
+/* ---- training: `penny train-tokenizer`, `train-prepare`, `train`, `train-export`
+ * (docs/training.md) ---- */
+
+/* Learns a byte-level BPE vocabulary of vocab_size tokens (256 bytes, merges,
+ * and the chat tokens <|endoftext|> <|system|> <|user|> <|assistant|> <|end|>)
+ * from text files and writes it as a vocabulary-only GGUF file. pre: the
+ * pre-split, "llama-bpe" (NULL) or "gpt2". *vocab_out (may be NULL) receives
+ * the size reached. */
+penny_status penny_train_tokenizer(const char *const *files, int n_files, int vocab_size,
+                                   const char *pre, const char *out_path, int *vocab_out,
+                                   penny_error *err);
+
+/* Tokenizes text files (one document each) or, when chat is set, JSONL
+ * conversations ({"messages":[{"role","content"}]}, loss on assistant turns)
+ * into a token file for training. *n_tokens (may be NULL) receives the count. */
+penny_status penny_train_prepare(const char *tokenizer_path, const char *const *files,
+                                 int n_files, bool chat, const char *out_path,
+                                 long long *n_tokens, penny_error *err);
+
+/* Training options, set by name ("dim", "lr", ...) from flags or a file of
+ * "key = value" lines; penny_train_config_help lists them with defaults. */
+typedef struct penny_train_config penny_train_config;
+
+penny_status penny_train_config_new(penny_train_config **out, penny_error *err);
+void penny_train_config_free(penny_train_config *c);
+penny_status penny_train_config_set(penny_train_config *c, const char *key, const char *value,
+                                    penny_error *err);
+/* '#' starts a comment; errors name the file and line. */
+penny_status penny_train_config_load(penny_train_config *c, const char *path, penny_error *err);
+const char *penny_train_config_help(void);
+
+typedef struct penny_train_progress {
+    long step, n_steps;          /* optimizer steps done, total */
+    double loss;                 /* this step's training loss (nats per target token) */
+    double lr, grad_norm;        /* grad_norm before clipping */
+    double eval_loss, eval_bpb;  /* held-out loss and bits per byte; NaN when not evaluated */
+    double tok_per_s, mfu;       /* tokens/s (all ranks) and model FLOPs utilisation */
+    double elapsed_s, eta_s;
+    long long n_params;
+    bool checkpointed;           /* a checkpoint was written after this step */
+    bool done;                   /* the last call of the run */
+    uint64_t weights_checksum;   /* of the final weights (set when done) */
+    int rank, world;             /* MPI rank and size (0 and 1 without MPI) */
+} penny_train_progress;
+
+/* Called after every step on every rank; a non-zero return stops training
+ * after a checkpoint is written (how SIGINT/SIGTERM are honoured). */
+typedef int (*penny_train_progress_fn)(const penny_train_progress *p, void *user);
+
+penny_status penny_train_run(const penny_train_config *c, penny_train_progress_fn fn, void *user,
+                             penny_error *err);
+
+/* Writes a checkpoint's weights as a GGUF "llama" model (type "f32", "f16" or
+ * "bf16") with the tokenizer and chat template from tokenizer_path. */
+penny_status penny_train_export(const char *checkpoint, const char *tokenizer_path,
+                                const char *type, const char *out_path, penny_error *err);
+
 #ifdef __cplusplus
 }
 #endif

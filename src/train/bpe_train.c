@@ -530,7 +530,7 @@ static penny_status compile(const char *pre, pcre2_code **re, penny_error *err) 
 
 penny_status tr_bpe_train(int vocab_size, const char *pre, const char *const *files, int n_files,
                           const char *out_path, tr_bpe_stats *stats, penny_error *err) {
-    if (!pre) pre = "gpt2";
+    if (!pre) pre = "llama-bpe";
     if (vocab_size < 256 + 5 || vocab_size > (1 << 22))
         return err_set(err, PENNY_ERR_ARG,
                        "train-tokenizer: vocabulary size %d is out of range (%d..%d)", vocab_size,

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 
@@ -83,7 +84,75 @@ __attribute__((target("avx512f"))) static void ukr_avx512(int kc, const float *r
         _mm512_storeu_ps(ci + 16, c1[i]);
     }
 }
+
+static ukr_fn pick_kernel(const char **name);
+
+/* 16 independent FMA chains of 16 lanes: enough in flight to fill both
+ * FMA pipes. Returns a value that depends on every lane (so the loop stays). */
+__attribute__((target("avx512f"))) static float peak_avx512(long iters) {
+    __m512 acc[16], m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (long k = 0; k < iters; k++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
+    }
+    for (int i = 1; i < 16; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    return _mm512_reduce_add_ps(acc[0]);
+}
 #endif
+
+static float peak_portable(long iters) {
+    float acc[16][8];
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 8; j++) acc[i][j] = (float)(i + j);
+    for (long k = 0; k < iters; k++)
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 8; j++) acc[i][j] = acc[i][j] * 0.999999f + 1e-7f;
+    float s = 0;
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 8; j++) s += acc[i][j];
+    return s;
+}
+
+typedef struct peak_job {
+    long iters;
+    int lanes;
+    _Atomic float sink;
+} peak_job;
+
+static void peak_worker(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    peak_job *j = arg;
+#ifdef HAVE_AVX512_KERNEL
+    if (j->lanes == 16) {
+        j->sink = peak_avx512(j->iters);
+        return;
+    }
+#endif
+    j->sink = peak_portable(j->iters);
+}
+
+double tr_gemm_peak_gflops(pool *p) {
+    const char *name;
+    pick_kernel(&name);
+    peak_job j = {2000000, strcmp(name, "avx512") ? 8 : 16, 0};
+    int nth = p ? pool_size(p) : 1;
+    struct timespec t0, t1;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (p)
+            pool_run(p, peak_worker, &j);
+        else
+            peak_worker(&j, 0, 1);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        double flops = 2.0 * 16 * j.lanes * (double)j.iters * nth;
+        if (s > 0 && flops / s / 1e9 > best) best = flops / s / 1e9;
+    }
+    return best;
+}
 
 static ukr_fn pick_kernel(const char **name) {
 #ifdef HAVE_AVX512_KERNEL

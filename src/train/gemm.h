@@ -31,6 +31,11 @@ void tr_gemm_free(tr_gemm *g);
 void tr_gemm_run(tr_gemm *g, float *c, long ldc, const float *a, long ars, long acs, const float *b,
                  long brs, long bcs, int M, int N, int K, bool accumulate);
 
+/* Peak single-precision multiply-add rate of the pool's threads in
+ * GFLOP/s, measured with a register-only FMA loop (about 50 ms): the
+ * denominator of MFU. */
+double tr_gemm_peak_gflops(pool *p);
+
 /* Name of the micro-kernel in use ("avx512", "portable"). */
 const char *tr_gemm_kernel(void);
 
