@@ -11,7 +11,7 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fPIC -Iinclude -Isrc
-LDLIBS  += -lm -lpthread -lpcre2-8 -lutf8proc -lcjson -lcurl -lnettle
+LDLIBS  += -lm -lpthread -lpcre2-8 -lutf8proc -lcjson -lcurl -lnettle -lmicrohttpd -ledit
 
 LIB_SRC  := $(shell find src -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -27,6 +27,15 @@ all: $(BUILD)/penny $(BUILD)/libpenny.a $(BUILD)/libpenny.so $(TEST_BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The chat page (web/) is embedded in the binary: each file becomes a C array.
+WEB_SRC := $(sort $(wildcard web/*))
+$(BUILD)/gen/web_assets.h: $(WEB_SRC)
+	@mkdir -p $(dir $@)
+	(cd web && for f in $(notdir $(WEB_SRC)); do xxd -i $$f | \
+	  sed -e '/_len = /d' -e 's/^unsigned/static const unsigned/'; done) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/src/serve/web.o: $(BUILD)/gen/web_assets.h
+$(BUILD)/obj/src/serve/web.o: CFLAGS += -I$(BUILD)/gen
 
 $(BUILD)/libpenny.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)

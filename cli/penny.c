@@ -57,6 +57,9 @@ static const char *USAGE =
     "  train --tokenizer TOK --data OUT.tok [--KEY VALUE...]  train a model (see train --help,\n"
     "                        docs/training.md); --resume 1 continues from a checkpoint\n"
     "  train-export CKPT -t TOK -o OUT.gguf [--type f16]  checkpoint -> GGUF model\n"
+    "  chat -m FILE          talk with a model in the terminal (--system TEXT; /help inside)\n"
+    "  serve -m FILE         OpenAI-compatible HTTP server and chat page (--port, --parallel,\n"
+    "                        --api-key, --ctx; see penny serve --help)\n"
     "\n"
     "  penny --help | penny COMMAND --help\n";
 
@@ -105,6 +108,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
     if (!strcmp(cmd, "train-tokenizer")) return cmd_train_tokenizer(argc, argv);
     if (!strcmp(cmd, "train-prepare")) return cmd_train_prepare(argc, argv);
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);

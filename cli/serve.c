@@ -1,0 +1,107 @@
+/*
+ * serve.c - `penny serve`: load a model and answer OpenAI-style HTTP
+ * requests until SIGINT or SIGTERM. The server itself lives in src/serve/;
+ * this file parses options, prints where it listens, and waits for the
+ * signal with every thread's signals blocked, so that no server thread is
+ * interrupted in a system call.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "cli.h"
+#include "serve/serve.h"
+
+static const char *SERVE_USAGE =
+    "usage: penny serve -m FILE [options]\n"
+    "  --host ADDR        address to listen on (default 127.0.0.1)\n"
+    "  --port N           port (default 8080; 0: any free port)\n"
+    "  --api-key KEY      require 'Authorization: Bearer KEY' (default: $PENNY_API_KEY)\n"
+    "  --parallel N       requests generated at once (default 4)\n"
+    "  -c, --ctx N        context tokens per request slot (default: model's, at most 4096)\n"
+    "  --chunk N          prompt tokens evaluated per step beside running streams (default 64)\n"
+    "  --queue N          requests waiting for a slot before 503 (default 64)\n"
+    "  --max-body BYTES   largest request body (default 4194304)\n"
+    "  --alias NAME       model name clients use (default: file name without .gguf)\n"
+    "  -t, --threads N    threads (default: all cores)\n"
+    "  -v, --verbose      log requests and server events to stderr\n";
+
+enum { O_HOST = 256, O_PORT, O_KEY, O_PAR, O_CHUNK, O_QUEUE, O_BODY, O_ALIAS };
+
+static int parse_serve(int argc, char **argv, serve_opts *o, const char **model, int *threads,
+                       int *verbose) {
+    static const struct option opts[] = {{"model", 1, 0, 'm'},       {"host", 1, 0, O_HOST},
+                                         {"port", 1, 0, O_PORT},     {"api-key", 1, 0, O_KEY},
+                                         {"parallel", 1, 0, O_PAR},  {"ctx", 1, 0, 'c'},
+                                         {"chunk", 1, 0, O_CHUNK},   {"queue", 1, 0, O_QUEUE},
+                                         {"max-body", 1, 0, O_BODY}, {"alias", 1, 0, O_ALIAS},
+                                         {"threads", 1, 0, 't'},     {"verbose", 0, 0, 'v'},
+                                         {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "m:c:t:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': *model = optarg; break;
+        case O_HOST: o->host = optarg; break;
+        case O_PORT: o->port = cli_int("--port", optarg); break;
+        case O_KEY: o->api_key = optarg; break;
+        case O_PAR: o->n_parallel = cli_int("--parallel", optarg); break;
+        case 'c': o->n_ctx = cli_int("--ctx", optarg); break;
+        case O_CHUNK: o->chunk = cli_int("--chunk", optarg); break;
+        case O_QUEUE: o->max_queue = cli_int("--queue", optarg); break;
+        case O_BODY: o->max_body = (size_t)cli_int("--max-body", optarg); break;
+        case O_ALIAS: o->model_id = optarg; break;
+        case 't': *threads = cli_int("--threads", optarg); break;
+        case 'v': *verbose = 1; break;
+        case 'h': fputs(SERVE_USAGE, stdout); exit(0);
+        default: return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "penny serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!*model) {
+        fprintf(stderr, "penny serve: -m FILE is required\n%s", SERVE_USAGE);
+        return 2;
+    }
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv) {
+    serve_opts o = serve_default_opts();
+    o.api_key = getenv("PENNY_API_KEY");
+    const char *model = NULL;
+    int threads = 0, verbose = 0;
+    int rc = parse_serve(argc, argv, &o, &model, &threads, &verbose);
+    if (rc) return rc;
+    if (verbose) log_set_level(LOG_INFO);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by every server thread */
+    signal(SIGPIPE, SIG_IGN);
+    penny_model_params mp = penny_model_default_params();
+    mp.n_threads = threads;
+    penny_error err = {0};
+    penny_model *m = NULL;
+    serve *s = NULL;
+    if (penny_model_load(model, &mp, &m, &err)) return cli_fail("load", &err);
+    if (serve_start(m, model, &o, &s, &err)) {
+        penny_model_free(m);
+        return cli_fail("serve", &err);
+    }
+    fprintf(stderr, "penny: serving %s (%s) on http://%s:%d/ with %d slots%s\n", model,
+            penny_model_desc(m), o.host, serve_port(s), o.n_parallel,
+            o.api_key && o.api_key[0] ? ", API key required" : "");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "penny: stopping (%s)\n", sig == SIGINT ? "interrupt" : "terminate");
+    serve_free(s);
+    penny_model_free(m);
+    return 0;
+}
