@@ -1,5 +1,7 @@
 /*
- * info.c - `penny info FILE` (metadata and tensor table of a GGUF file) and
+ * info.c - `penny info FILE` (metadata and tensor table of a GGUF file, then
+ * the model's parameter counts and KV-cache bytes per token when penny can
+ * run it) and
  * `penny tokenize -m FILE` (stdin text -> token ids).
  */
 #include <getopt.h>
@@ -43,6 +45,35 @@ static void print_tensors(const penny_gguf *g) {
     printf("total tensor data: %s (%llu bytes)\n", tb, (unsigned long long)total);
 }
 
+/* What only a bound model can tell: its size and its cache per token. A
+ * file penny cannot run still had its metadata and tensors shown above. */
+static void print_model(const char *path) {
+    penny_model_params mp = penny_model_default_params();
+    mp.n_threads = 1;
+    penny_model *m = NULL;
+    penny_error err = {0};
+    if (penny_model_load(path, &mp, &m, &err)) {
+        printf("\nmodel: penny cannot run this file: %s\n", err.message);
+        return;
+    }
+    int64_t total, active;
+    penny_model_n_params(m, &total, &active);
+    size_t kv = penny_model_kv_bytes_per_token(m);
+    char kvh[32];
+    human_bytes(kv, kvh, sizeof kvh);
+    printf("\nmodel: %s\nparameters: %lld total, %lld active per token (%.2f%%)\n",
+           penny_model_desc(m), (long long)total, (long long)active,
+           total ? 100.0 * (double)active / (double)total : 0.0);
+    printf("KV cache: %zu bytes per token (%s, F32)", kv, kvh);
+    if (penny_model_set_mla_absorb(m, false)) {
+        size_t naive = penny_model_kv_bytes_per_token(m);
+        printf("; latent attention: %.1fx smaller than per-head keys and values (%zu bytes)",
+               (double)naive / (double)kv, naive);
+    }
+    printf("\n");
+    penny_model_free(m);
+}
+
 int cmd_info(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: penny info FILE.gguf\n");
@@ -60,6 +91,7 @@ int cmd_info(int argc, char **argv) {
         printf("  %-44s = %s\n", penny_gguf_kv_key(g, i), penny_gguf_kv_format(g, i, buf, sizeof buf, 8));
     print_tensors(g);
     penny_gguf_free(g);
+    print_model(path);
     return 0;
 }
 

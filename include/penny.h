@@ -89,6 +89,18 @@ bool penny_model_add_bos(const penny_model *m);
 bool penny_token_is_eog(const penny_model *m, penny_token t);
 /* One-line description: architecture, size, type. */
 const char *penny_model_desc(const penny_model *m);
+/* Parameters: *total counts every tensor element in the file, *active those
+ * one token uses (mixture-of-experts models run only expert_used_count of
+ * their routed experts per layer). Either pointer may be NULL. */
+void penny_model_n_params(const penny_model *m, int64_t *total, int64_t *active);
+/* KV-cache bytes per token, all layers together, of contexts made now. */
+size_t penny_model_kv_bytes_per_token(const penny_model *m);
+/* Models with multi-head latent attention (deepseek2): absorb = true (the
+ * default) caches only the compressed latent and the shared rope key per
+ * token and layer; false expands per-head keys and values like multi-head
+ * attention (a larger cache, for checking). Applies to contexts made
+ * afterwards. Returns false, changing nothing, for other models. */
+bool penny_model_set_mla_absorb(penny_model *m, bool absorb);
 
 /* ---- tokenizer ---- */
 

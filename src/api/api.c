@@ -23,7 +23,7 @@ penny_status penny_model_load(const char *path, const penny_model_params *params
     penny_model *m = calloc(1, sizeof *m);
     if (!m) return err_set(err, PENNY_ERR_NOMEM, "out of memory");
     penny_status rc;
-    if ((rc = gguf_open(path, true, &m->gguf, err)) || (rc = llama_bind(m, err)) ||
+    if ((rc = gguf_open(path, true, &m->gguf, err)) || (rc = model_bind(m, err)) ||
         (rc = tok_new(m->gguf, &m->tok, err)))
         goto fail;
     if (tok_n_vocab(m->tok) > m->hp.n_vocab) {
@@ -56,6 +56,23 @@ penny_token penny_model_eos(const penny_model *m) { return tok_eos(m->tok); }
 bool penny_model_add_bos(const penny_model *m) { return tok_add_bos(m->tok); }
 bool penny_token_is_eog(const penny_model *m, penny_token t) { return tok_is_eog(m->tok, t); }
 const char *penny_model_desc(const penny_model *m) { return m->desc; }
+
+void penny_model_n_params(const penny_model *m, int64_t *total, int64_t *active) {
+    if (total) *total = m->n_params;
+    if (active) *active = m->n_params_active;
+}
+
+size_t penny_model_kv_bytes_per_token(const penny_model *m) {
+    int k_dim, v_dim;
+    model_kv_dims(m, m->mla_absorb, &k_dim, &v_dim);
+    return (size_t)(k_dim + v_dim) * (size_t)m->hp.n_layer * sizeof(float);
+}
+
+bool penny_model_set_mla_absorb(penny_model *m, bool absorb) {
+    if (!m->arch->mla) return false;
+    m->mla_absorb = absorb;
+    return true;
+}
 
 penny_status penny_tokenize(const penny_model *m, const char *text, size_t len, bool add_bos,
                             bool parse_special, penny_token *out, int cap, int *n_out,
@@ -103,17 +120,11 @@ penny_context_params penny_context_default_params(void) {
     return p;
 }
 
-static float *alloc_floats(size_t n, bool *ok) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p) *ok = false;
-    return p;
-}
-
 penny_status penny_context_new(penny_model *m, const penny_context_params *params,
                                penny_context **out, penny_error *err) {
     *out = NULL;
     penny_context_params p = params ? *params : penny_context_default_params();
-    const llama_hparams *hp = &m->hp;
+    const model_hparams *hp = &m->hp;
     int n_ctx = p.n_ctx > 0 ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     int n_batch = p.n_batch > 0 ? p.n_batch : 512;
     if (n_ctx <= 0 || n_ctx > (1 << 22) || n_batch > (1 << 16))
@@ -124,26 +135,11 @@ penny_status penny_context_new(penny_model *m, const penny_context_params *param
     c->model = m;
     c->n_ctx = n_ctx;
     c->n_batch = n_batch;
-    size_t q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    size_t wide = q_dim > (size_t)hp->n_embd ? q_dim : (size_t)hp->n_embd;
-    size_t B = (size_t)n_batch;
-    bool ok = true;
-    c->k_cache = alloc_floats((size_t)hp->n_layer * n_ctx * kv_dim, &ok);
-    c->v_cache = alloc_floats((size_t)hp->n_layer * n_ctx * kv_dim, &ok);
-    c->x = alloc_floats(B * hp->n_embd, &ok);
-    c->xb = alloc_floats(B * wide, &ok);
-    c->q = alloc_floats(B * wide, &ok);
-    c->k = alloc_floats(B * kv_dim, &ok);
-    c->v = alloc_floats(B * kv_dim, &ok);
-    c->gate = alloc_floats(B * hp->n_ff, &ok);
-    c->up = alloc_floats(B * hp->n_ff, &ok);
-    c->scores = alloc_floats((size_t)pool_size(m->pool) * n_ctx, &ok);
-    c->pos = calloc(B, sizeof(int32_t));
-    c->logits = alloc_floats((size_t)hp->n_vocab, &ok);
-    c->n_logits_cap = 1;
-    if (!ok || !c->pos) {
-        penny_context_free(c);
-        return err_set(err, PENNY_ERR_NOMEM, "out of memory allocating a %d-token context", n_ctx);
+    c->mla_absorb = m->mla_absorb;
+    penny_status rc = ctx_init(c, err);
+    if (rc) {
+        free(c);
+        return rc;
     }
     *out = c;
     return PENNY_OK;
@@ -151,18 +147,7 @@ penny_status penny_context_new(penny_model *m, const penny_context_params *param
 
 void penny_context_free(penny_context *c) {
     if (!c) return;
-    free(c->k_cache);
-    free(c->v_cache);
-    free(c->x);
-    free(c->xb);
-    free(c->q);
-    free(c->k);
-    free(c->v);
-    free(c->gate);
-    free(c->up);
-    free(c->scores);
-    free(c->pos);
-    free(c->logits);
+    ctx_release(c);
     free(c);
 }
 
@@ -203,9 +188,9 @@ penny_status penny_eval(penny_context *c, const penny_token *tokens, int n, bool
         int T = n - done < c->n_batch ? n - done : c->n_batch;
         bool last = done + T == n;
         if (all_logits)
-            llama_forward(c, tokens + done, T, true, c->logits + (size_t)done * n_vocab);
+            model_forward(c, tokens + done, T, true, c->logits + (size_t)done * n_vocab);
         else /* intermediate prompt batches need no logits */
-            llama_forward(c, tokens + done, T, false, last ? c->logits : NULL);
+            model_forward(c, tokens + done, T, false, last ? c->logits : NULL);
         done += T;
     }
     c->n_logits = all_logits ? n : 1;

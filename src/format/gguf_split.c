@@ -92,11 +92,12 @@ static penny_status open_parts(gguf_split *s, gguf_file *first, uint32_t no, uin
     const char *path = gguf_path(first);
     size_t pre = part_prefix(path, no, count);
     if (!pre) {
-        gguf_close(first);
-        return err_set(err, PENNY_ERR_FORMAT,
-                       "%s: part %u of a %u-part model, but its name does not end in "
-                       "-%05u-of-%05u.gguf, so the other parts cannot be found",
-                       path, no + 1, count, no + 1, count);
+        penny_status rc = err_set(err, PENNY_ERR_FORMAT,
+                                  "%s: part %u of a %u-part model, but its name does not end in "
+                                  "-%05u-of-%05u.gguf, so the other parts cannot be found",
+                                  path, no + 1, count, no + 1, count);
+        gguf_close(first); /* path pointed into it */
+        return rc;
     }
     s->parts[no] = first;
     for (uint32_t i = 0; i < count; i++) {

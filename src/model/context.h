@@ -1,33 +1,72 @@
 /*
- * context.h - a running sequence: the KV cache and the activation buffers of
- * one forward pass over up to n_batch tokens. Everything is allocated once in
- * penny_context_new, so evaluation never calls malloc (except to grow the
+ * context.h - a running sequence: its KV cache, and the activation buffers
+ * of one forward pass over up to n_batch tokens. Everything is allocated
+ * once in ctx_init, so evaluation never calls malloc (except to grow the
  * all-logits buffer when a caller asks for every position's logits).
+ *
+ * The cache and the activations are separate structs: the cache is the
+ * sequence's state, the activations are scratch that any forward pass of the
+ * model could share.
  */
 #ifndef PENNY_MODEL_CONTEXT_H
 #define PENNY_MODEL_CONTEXT_H
 
 #include "model/model.h"
 
+/* Per layer and position: k_dim floats of keys, v_dim of values. For
+ * absorbed MLA a key row is the compressed latent (kv_lora) then the shared
+ * rope key (n_rot), and values are read from the same row (v_dim 0). */
+typedef struct kv_cache {
+    int n_layer, n_ctx;
+    int k_dim, v_dim;
+    float *k; /* (n_layer, n_ctx, k_dim) */
+    float *v; /* (n_layer, n_ctx, v_dim); NULL when v_dim is 0 */
+} kv_cache;
+
+/* B = n_batch tokens; H = n_head. */
+typedef struct fwd_bufs {
+    float *x;     /* (B, n_embd) residual stream */
+    float *xn;    /* (B, n_embd) normed input of a block */
+    float *q;     /* (B, H*head_dim) queries */
+    float *k, *v; /* (B, k_dim) / (B, v_dim): this batch's keys and values (not absorbed MLA) */
+    float *kvl;   /* (B, kv_lora + n_rot): MLA latent, then the rope key, of the batch's tokens */
+    float *lat;   /* (B, max(q_lora, H*kv_lora)): compressed queries / absorbed attention output */
+    float *qa;    /* (B, H*(kv_lora + n_rot)) absorbed queries (MLA) */
+    float *att;   /* (B, H*head_dim_v) attention output, input of attn_output */
+    float *out;   /* (B, n_embd) block output before the residual add */
+    float *gate, *up; /* (B, widest FFN) */
+    float *router;    /* (B, n_expert) router logits */
+    int32_t *sel;     /* (B, n_expert_used) chosen experts */
+    float *sel_w;     /* (B, n_expert_used) their weights */
+    int32_t *order;   /* (B*n_expert_used) (token, slot) pairs sorted by expert */
+    int32_t *count;   /* (n_expert + 1) prefix counts of that sort */
+    float *xe, *ye;   /* (B, n_embd) one expert's gathered inputs and outputs */
+    float *probs;     /* (4*n_expert) routing scratch */
+    float *scores;    /* (n_threads, n_ctx) attention scratch */
+    float *scratch;   /* (n_threads, scratch_per_thread) dequantized matrices (MLA) */
+    size_t scratch_per_thread;
+    int32_t *pos; /* (B) positions of the batch's tokens */
+} fwd_bufs;
+
 struct penny_context {
     penny_model *model;
     int n_ctx, n_batch, n_past;
-    float *k_cache, *v_cache; /* (n_layer, n_ctx, n_head_kv*head_dim) */
-    float *x;                 /* (n_batch, n_embd) residual stream */
-    float *xb;                /* (n_batch, max(n_embd, q_dim)) normed input / attention output */
-    float *q;                 /* (n_batch, n_head*head_dim) */
-    float *k, *v;             /* (n_batch, n_head_kv*head_dim) */
-    float *gate, *up;         /* (n_batch, n_ff) */
-    float *scores;            /* (n_threads, n_ctx) attention scratch */
-    int32_t *pos;             /* (n_batch) */
-    float *logits;            /* (n_logits_cap, n_vocab): last eval's logits */
+    bool mla_absorb; /* absorbed (latent-only cache) or naive MLA; see mla.c */
+    kv_cache kv;
+    fwd_bufs b;
+    float *logits; /* (n_logits_cap, n_vocab): last eval's logits */
     int n_logits_cap, n_logits;
 };
+
+/* Sizes and allocates c's cache and buffers for c->model, c->n_ctx,
+ * c->n_batch and c->mla_absorb; ctx_release frees them (c itself stays). */
+penny_status ctx_init(penny_context *c, penny_error *err);
+void ctx_release(penny_context *c);
 
 /* Runs n <= n_batch tokens at positions n_past.. and appends them to the
  * cache. Writes logits (n_vocab floats per token) for the last token, or for
  * all n with all_logits, to `logits` (NULL: none). Token ids must be in
  * range. */
-void llama_forward(penny_context *c, const int32_t *tokens, int n, bool all_logits, float *logits);
+void model_forward(penny_context *c, const int32_t *tokens, int n, bool all_logits, float *logits);
 
 #endif

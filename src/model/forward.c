@@ -1,8 +1,12 @@
 /*
- * forward.c - the Llama forward pass over a batch of tokens.
+ * forward.c - the forward pass over a batch of tokens: embedding, the layer
+ * loop, the output head, and the blocks every family shares (grouped-query
+ * attention, the dense SwiGLU FFN, attention over the cache).
  *
- * For a batch of T tokens the layer loop runs each matmul once over all T
- * rows, so each weight is read once per batch. Attention reads the KV cache
+ * For a batch of T tokens each matmul runs once over all T rows, so each
+ * weight is read once per batch. A layer is: RMSNorm, attention (GQA here,
+ * or latent attention in mla.c), output projection, residual; RMSNorm, FFN
+ * (dense here, or experts in moe.c), residual. Attention reads the KV cache
  * (positions 0..n_past+T-1) with a causal mask; work is split over
  * (token, head) pairs on the model's thread pool.
  */
@@ -11,110 +15,184 @@
 
 #include "kernels/ops.h"
 #include "kernels/types.h"
-#include "model/context.h"
+#include "model/fwd.h"
 
-static void matmul(penny_context *c, float *y, const weight *w, const float *x, int T) {
-    op_matmul(c->model->pool, y, w->data, w->type, w->row_bytes, x, T, (int)w->n_in,
-              (int)w->n_out);
+void fwd_matmul(penny_context *c, float *y, const weight *w, const float *x, int T) {
+    op_matmul(c->model->pool, y, w->data, w->type, w->row_bytes, x, T, (int)w->n_in, (int)w->n_out);
 }
+
+void fwd_ffn(penny_context *c, float *y, const ffn_weights *f, const float *x, int T) {
+    fwd_bufs *b = &c->b;
+    fwd_matmul(c, b->gate, &f->gate, x, T);
+    fwd_matmul(c, b->up, &f->up, x, T);
+    op_swiglu(b->gate, b->gate, b->up, (int64_t)T * f->gate.n_out);
+    fwd_matmul(c, y, &f->down, b->gate, T);
+}
+
+void fwd_rope(penny_context *c, float *x, int T, int heads, int stride) {
+    const penny_model *m = c->model;
+    const model_hparams *hp = &m->hp;
+    op_rope(x, T, heads, stride, hp->n_rot, c->b.pos, m->rope_freqs, hp->rope_neox);
+    if (hp->rope_mscale == 1.0f) return;
+    for (long r = 0; r < (long)T * heads; r++)
+        for (int i = 0; i < hp->n_rot; i++) x[r * stride + i] *= hp->rope_mscale;
+}
+
+void fwd_kv_store(penny_context *c, int il, int T, const float *k, const float *v) {
+    const kv_cache *kv = &c->kv;
+    size_t layer = (size_t)il * (size_t)kv->n_ctx;
+    for (int t = 0; t < T; t++) {
+        size_t p = layer + (size_t)c->b.pos[t];
+        memcpy(kv->k + p * kv->k_dim, k + (size_t)t * kv->k_dim, sizeof(float) * (size_t)kv->k_dim);
+        if (kv->v_dim)
+            memcpy(kv->v + p * kv->v_dim, v + (size_t)t * kv->v_dim,
+                   sizeof(float) * (size_t)kv->v_dim);
+    }
+}
+
+/* ---- attention over the cache ---- */
 
 typedef struct attn_job {
     penny_context *c;
-    int layer, T;
+    const attn_desc *d;
+    int T;
 } attn_job;
 
 /* One query head of one token against all cached positions <= its own. */
-static void attend_one(penny_context *c, int il, int t, int h, float *scores) {
-    const llama_hparams *hp = &c->model->hp;
-    int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
-    int kvh = h / (hp->n_head / hp->n_head_kv);
-    int pos = c->pos[t];
-    const float *q = c->q + (size_t)t * hp->n_head * hd + (size_t)h * hd;
-    const float *kc = c->k_cache + (size_t)il * c->n_ctx * kv_dim + (size_t)kvh * hd;
-    const float *vc = c->v_cache + (size_t)il * c->n_ctx * kv_dim + (size_t)kvh * hd;
-    float scale = 1.0f / sqrtf((float)hd);
+static void attend_one(const attn_desc *d, int pos, int t, int h, float *scores) {
+    const float *q = d->q + (size_t)t * d->q_tok + (size_t)h * d->dk;
+    int kvh = h / d->group;
+    const float *kc = d->k + (size_t)kvh * d->k_head;
+    const float *vc = d->v + (size_t)kvh * d->v_head;
     for (int p = 0; p <= pos; p++) {
-        const float *k = kc + (size_t)p * kv_dim;
+        const float *k = kc + (size_t)p * d->k_pos;
         float s = 0.0f;
-        for (int i = 0; i < hd; i++) s += q[i] * k[i];
-        scores[p] = s * scale;
+        for (int i = 0; i < d->dk; i++) s += q[i] * k[i];
+        scores[p] = s * d->scale;
     }
     op_softmax(scores, pos + 1);
-    float *out = c->xb + (size_t)t * hp->n_head * hd + (size_t)h * hd;
-    memset(out, 0, sizeof(float) * (size_t)hd);
+    float *out = d->out + (size_t)t * d->out_tok + (size_t)h * d->dv;
+    memset(out, 0, sizeof(float) * (size_t)d->dv);
     for (int p = 0; p <= pos; p++) {
-        const float *v = vc + (size_t)p * kv_dim;
+        const float *v = vc + (size_t)p * d->v_pos;
         float a = scores[p];
-        for (int i = 0; i < hd; i++) out[i] += a * v[i];
+        for (int i = 0; i < d->dv; i++) out[i] += a * v[i];
     }
 }
 
 static void attn_worker(void *arg, int ith, int nth) {
     attn_job *j = arg;
-    int n_head = j->c->model->hp.n_head;
+    int n_head = j->d->n_head;
     long lo, hi;
     pool_range((long)j->T * n_head, ith, nth, &lo, &hi);
-    float *scores = j->c->scores + (size_t)ith * j->c->n_ctx;
-    for (long i = lo; i < hi; i++) attend_one(j->c, j->layer, (int)(i / n_head), (int)(i % n_head), scores);
+    float *scores = j->c->b.scores + (size_t)ith * j->c->n_ctx;
+    for (long i = lo; i < hi; i++) {
+        int t = (int)(i / n_head);
+        attend_one(j->d, j->c->b.pos[t], t, (int)(i % n_head), scores);
+    }
 }
 
-static void attention(penny_context *c, int il, int T) {
-    const llama_hparams *hp = &c->model->hp;
-    const llama_layer *L = &c->model->layers[il];
-    int kv_dim = hp->n_head_kv * hp->head_dim;
-    matmul(c, c->q, &L->wq, c->xb, T);
-    matmul(c, c->k, &L->wk, c->xb, T);
-    matmul(c, c->v, &L->wv, c->xb, T);
-    op_rope(c->q, T, hp->n_head, hp->head_dim, hp->n_rot, c->pos, c->model->rope_freqs,
-            hp->rope_neox);
-    op_rope(c->k, T, hp->n_head_kv, hp->head_dim, hp->n_rot, c->pos, c->model->rope_freqs,
-            hp->rope_neox);
-    size_t layer_off = (size_t)il * c->n_ctx * kv_dim;
-    for (int t = 0; t < T; t++) {
-        size_t off = layer_off + (size_t)c->pos[t] * kv_dim;
-        memcpy(c->k_cache + off, c->k + (size_t)t * kv_dim, sizeof(float) * (size_t)kv_dim);
-        memcpy(c->v_cache + off, c->v + (size_t)t * kv_dim, sizeof(float) * (size_t)kv_dim);
-    }
-    attn_job job = {c, il, T};
+void fwd_attend(penny_context *c, const attn_desc *d, int T) {
+    attn_job job = {c, d, T};
     pool_run(c->model->pool, attn_worker, &job);
 }
+
+/* ---- grouped-query attention (llama, qwen) ---- */
+
+static void add_bias(float *x, const float *b, int T, int n) {
+    if (!b) return;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < n; i++) x[(size_t)t * n + i] += b[i];
+}
+
+/* q, k, v of the batch from c->b.xn, with biases, per-head norms and rope. */
+static void gqa_project(penny_context *c, const layer_weights *L, int T) {
+    const model_hparams *hp = &c->model->hp;
+    fwd_bufs *b = &c->b;
+    fwd_matmul(c, b->q, &L->wq, b->xn, T);
+    fwd_matmul(c, b->k, &L->wk, b->xn, T);
+    fwd_matmul(c, b->v, &L->wv, b->xn, T);
+    add_bias(b->q, L->bq, T, hp->n_head * hp->head_dim);
+    add_bias(b->k, L->bk, T, hp->n_head_kv * hp->head_dim);
+    add_bias(b->v, L->bv, T, hp->n_head_kv * hp->head_dim_v);
+    if (L->q_norm) {
+        op_rmsnorm(b->q, b->q, L->q_norm, T * hp->n_head, hp->head_dim, hp->eps);
+        op_rmsnorm(b->k, b->k, L->k_norm, T * hp->n_head_kv, hp->head_dim, hp->eps);
+    }
+    fwd_rope(c, b->q, T, hp->n_head, hp->head_dim);
+    fwd_rope(c, b->k, T, hp->n_head_kv, hp->head_dim);
+}
+
+/* c->b.xn -> c->b.att (T, n_head*head_dim_v). */
+static void gqa_attention(penny_context *c, int il, int T) {
+    const model_hparams *hp = &c->model->hp;
+    const kv_cache *kv = &c->kv;
+    fwd_bufs *b = &c->b;
+    gqa_project(c, &c->model->layers[il], T);
+    fwd_kv_store(c, il, T, b->k, b->v);
+    size_t layer = (size_t)il * (size_t)kv->n_ctx;
+    attn_desc d = {.q = b->q,
+                   .q_tok = (size_t)hp->n_head * hp->head_dim,
+                   .k = kv->k + layer * kv->k_dim,
+                   .k_pos = (size_t)kv->k_dim,
+                   .k_head = (size_t)hp->head_dim,
+                   .v = kv->v + layer * kv->v_dim,
+                   .v_pos = (size_t)kv->v_dim,
+                   .v_head = (size_t)hp->head_dim_v,
+                   .out = b->att,
+                   .out_tok = (size_t)hp->n_head * hp->head_dim_v,
+                   .n_head = hp->n_head,
+                   .group = hp->n_head / hp->n_head_kv,
+                   .dk = hp->head_dim,
+                   .dv = hp->head_dim_v,
+                   .scale = hp->kq_scale};
+    fwd_attend(c, &d, T);
+}
+
+/* ---- layers ---- */
 
 static void add_into(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
 static void layer_forward(penny_context *c, int il, int T) {
-    const llama_hparams *hp = &c->model->hp;
-    const llama_layer *L = &c->model->layers[il];
+    const penny_model *m = c->model;
+    const model_hparams *hp = &m->hp;
+    const layer_weights *L = &m->layers[il];
+    fwd_bufs *b = &c->b;
     size_t n = (size_t)T * hp->n_embd;
-    op_rmsnorm(c->xb, c->x, L->attn_norm, T, hp->n_embd, hp->eps);
-    attention(c, il, T);
-    /* attention output (in xb) -> projection (in q, free now) */
-    matmul(c, c->q, &L->wo, c->xb, T);
-    add_into(c->x, c->q, n);
-    op_rmsnorm(c->xb, c->x, L->ffn_norm, T, hp->n_embd, hp->eps);
-    matmul(c, c->gate, &L->w_gate, c->xb, T);
-    matmul(c, c->up, &L->w_up, c->xb, T);
-    op_swiglu(c->gate, c->gate, c->up, (int64_t)T * hp->n_ff);
-    matmul(c, c->xb, &L->w_down, c->gate, T);
-    add_into(c->x, c->xb, n);
+    op_rmsnorm(b->xn, b->x, L->attn_norm, T, hp->n_embd, hp->eps);
+    if (m->arch->mla)
+        mla_attention(c, il, T);
+    else
+        gqa_attention(c, il, T);
+    fwd_matmul(c, b->out, &L->wo, b->att, T);
+    add_into(b->x, b->out, n);
+    op_rmsnorm(b->xn, b->x, L->ffn_norm, T, hp->n_embd, hp->eps);
+    if (L->is_moe)
+        moe_ffn(c, b->out, &L->moe, b->xn, T);
+    else
+        fwd_ffn(c, b->out, &L->ffn, b->xn, T);
+    add_into(b->x, b->out, n);
 }
 
-void llama_forward(penny_context *c, const int32_t *tokens, int T, bool all_logits, float *logits) {
+void model_forward(penny_context *c, const int32_t *tokens, int T, bool all_logits, float *logits) {
     const penny_model *m = c->model;
-    const llama_hparams *hp = &m->hp;
+    const model_hparams *hp = &m->hp;
     const type_traits *et = type_get(m->tok_embd.type);
+    fwd_bufs *b = &c->b;
     for (int t = 0; t < T; t++) {
-        const char *row = (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes;
-        et->to_f32(row, c->x + (size_t)t * hp->n_embd, hp->n_embd);
-        c->pos[t] = c->n_past + t;
+        const char *row =
+            (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes;
+        et->to_f32(row, b->x + (size_t)t * hp->n_embd, hp->n_embd);
+        b->pos[t] = c->n_past + t;
     }
     for (int il = 0; il < hp->n_layer; il++) layer_forward(c, il, T);
     c->n_past += T;
     if (!logits) return;
     int first = all_logits ? 0 : T - 1;
     int n_out = T - first;
-    const float *last = c->x + (size_t)first * hp->n_embd;
-    op_rmsnorm(c->xb, last, m->output_norm, n_out, hp->n_embd, hp->eps);
-    matmul(c, logits, &m->output, c->xb, n_out);
+    op_rmsnorm(b->xn, b->x + (size_t)first * hp->n_embd, m->output_norm, n_out, hp->n_embd,
+               hp->eps);
+    fwd_matmul(c, logits, &m->output, b->xn, n_out);
 }

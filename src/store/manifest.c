@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,9 +135,11 @@ static char *render(const store_manifest *m) {
     bool ok = root && files;
     for (int i = 0; ok && i < m->n; i++) {
         cJSON *o = cJSON_CreateObject();
+        char size[24]; /* as text: cJSON prints doubles with 15 digits */
+        snprintf(size, sizeof size, "%" PRIu64, m->files[i].size);
         ok = o && cJSON_AddItemToArray(files, o) &&
              cJSON_AddStringToObject(o, "path", m->files[i].path) &&
-             cJSON_AddNumberToObject(o, "size", (double)m->files[i].size) &&
+             cJSON_AddRawToObject(o, "size", size) &&
              cJSON_AddStringToObject(o, "sha256", m->files[i].sha256);
     }
     char *text = ok ? cJSON_Print(root) : NULL;

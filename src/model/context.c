@@ -1,0 +1,110 @@
+/*
+ * context.c - sizes and allocates a context's KV cache and activation
+ * buffers from the model's hyperparameters, once, so the forward pass never
+ * allocates. Buffers an architecture does not use are not allocated.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "model/context.h"
+
+static size_t max3(size_t a, size_t b, size_t c) {
+    size_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+/* calloc of n elements of size sz (n 0: NULL, not an error); clears *ok on failure. */
+static void *alloc(size_t n, size_t sz, bool *ok) {
+    if (!n) return NULL;
+    void *p = calloc(n, sz);
+    if (!p) *ok = false;
+    return p;
+}
+
+static void alloc_kv(penny_context *c, bool *ok) {
+    const penny_model *m = c->model;
+    kv_cache *kv = &c->kv;
+    kv->n_layer = m->hp.n_layer;
+    kv->n_ctx = c->n_ctx;
+    model_kv_dims(m, c->mla_absorb, &kv->k_dim, &kv->v_dim);
+    size_t per = (size_t)kv->n_layer * (size_t)kv->n_ctx;
+    kv->k = alloc(per * (size_t)kv->k_dim, sizeof(float), ok);
+    kv->v = alloc(per * (size_t)kv->v_dim, sizeof(float), ok);
+}
+
+static void alloc_attention(penny_context *c, bool *ok) {
+    const model_hparams *hp = &c->model->hp;
+    fwd_bufs *b = &c->b;
+    size_t B = (size_t)c->n_batch, H = (size_t)hp->n_head;
+    b->q = alloc(B * H * (size_t)hp->head_dim, sizeof(float), ok);
+    b->att = alloc(B * H * (size_t)hp->head_dim_v, sizeof(float), ok);
+    if (!c->model->arch->mla) {
+        b->k = alloc(B * (size_t)hp->n_head_kv * (size_t)hp->head_dim, sizeof(float), ok);
+        b->v = alloc(B * (size_t)hp->n_head_kv * (size_t)hp->head_dim_v, sizeof(float), ok);
+        return;
+    }
+    size_t r = (size_t)hp->kv_lora, rope = (size_t)hp->n_rot;
+    b->kvl = alloc(B * (r + rope), sizeof(float), ok);
+    b->lat =
+        alloc(B * (H * r > (size_t)hp->q_lora ? H * r : (size_t)hp->q_lora), sizeof(float), ok);
+    if (c->mla_absorb) {
+        b->qa = alloc(B * H * (r + rope), sizeof(float), ok);
+    } else {
+        b->k = alloc(B * H * (size_t)hp->head_dim, sizeof(float), ok);
+        b->v = alloc(B * H * (size_t)hp->head_dim_v, sizeof(float), ok);
+    }
+    size_t cols = (size_t)(hp->qk_nope > hp->head_dim_v ? hp->qk_nope : hp->head_dim_v);
+    b->scratch_per_thread = r * cols;
+    b->scratch =
+        alloc((size_t)pool_size(c->model->pool) * b->scratch_per_thread, sizeof(float), ok);
+}
+
+static void alloc_ffn(penny_context *c, bool *ok) {
+    const model_hparams *hp = &c->model->hp;
+    fwd_bufs *b = &c->b;
+    size_t B = (size_t)c->n_batch, E = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
+    size_t wide = max3((size_t)hp->n_ff, E ? (size_t)hp->n_ff_exp : 0, (size_t)hp->n_ff_shexp);
+    b->gate = alloc(B * wide, sizeof(float), ok);
+    b->up = alloc(B * wide, sizeof(float), ok);
+    if (!E) return;
+    b->router = alloc(B * E, sizeof(float), ok);
+    b->sel = alloc(B * K, sizeof(int32_t), ok);
+    b->sel_w = alloc(B * K, sizeof(float), ok);
+    b->order = alloc(B * K, sizeof(int32_t), ok);
+    b->count = alloc(E + 1, sizeof(int32_t), ok);
+    b->xe = alloc(B * (size_t)hp->n_embd, sizeof(float), ok);
+    b->ye = alloc(B * (size_t)hp->n_embd, sizeof(float), ok);
+    b->probs = alloc(4 * E, sizeof(float), ok);
+}
+
+penny_status ctx_init(penny_context *c, penny_error *err) {
+    const penny_model *m = c->model;
+    size_t B = (size_t)c->n_batch, d = (size_t)m->hp.n_embd;
+    bool ok = true;
+    alloc_kv(c, &ok);
+    c->b.x = alloc(B * d, sizeof(float), &ok);
+    c->b.xn = alloc(B * d, sizeof(float), &ok);
+    c->b.out = alloc(B * d, sizeof(float), &ok);
+    alloc_attention(c, &ok);
+    alloc_ffn(c, &ok);
+    c->b.scores = alloc((size_t)pool_size(m->pool) * (size_t)c->n_ctx, sizeof(float), &ok);
+    c->b.pos = alloc(B, sizeof(int32_t), &ok);
+    c->logits = alloc((size_t)m->hp.n_vocab, sizeof(float), &ok);
+    c->n_logits_cap = 1;
+    if (ok) return PENNY_OK;
+    ctx_release(c);
+    return err_set(err, PENNY_ERR_NOMEM, "out of memory allocating a %d-token context", c->n_ctx);
+}
+
+void ctx_release(penny_context *c) {
+    fwd_bufs *b = &c->b;
+    void *bufs[] = {c->kv.k,   c->kv.v,   b->x,       b->xn,    b->q,     b->k,    b->v,
+                    b->kvl,    b->lat,    b->qa,      b->att,   b->out,   b->gate, b->up,
+                    b->router, b->sel,    b->sel_w,   b->order, b->count, b->xe,   b->ye,
+                    b->probs,  b->scores, b->scratch, b->pos,   c->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    memset(&c->kv, 0, sizeof c->kv);
+    memset(b, 0, sizeof *b);
+    c->logits = NULL;
+}
