@@ -3,6 +3,7 @@
  * logits, for comparison with the float64 numpy reference.
  *
  * usage: tool_logits MODEL OUT.f32 (--ids 1,2,3 | --prompt TEXT) [--threads N] [--batch N]
+ *                    [--mla absorbed|naive]  (latent-attention models: which path)
  * Writes float32 little-endian [n_tokens][n_vocab]; prints the ids on stdout.
  */
 #include <stdio.h>
@@ -25,18 +26,19 @@ static int parse_ids(const char *s, penny_token *ids, int cap) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: %s MODEL OUT.f32 (--ids 1,2,3 | --prompt TEXT) [--threads N] [--batch N]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL OUT.f32 (--ids 1,2,3 | --prompt TEXT) [--threads N] [--batch N] [--mla absorbed|naive]\n", argv[0]);
         return 2;
     }
     enum { CAP = 8192 };
     static penny_token ids[CAP];
     int n = 0, threads = 0, batch = 0;
-    const char *prompt = NULL, *id_list = NULL;
+    const char *prompt = NULL, *id_list = NULL, *mla = NULL;
     for (int i = 3; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--ids")) id_list = argv[i + 1];
         else if (!strcmp(argv[i], "--prompt")) prompt = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--mla")) mla = argv[i + 1];
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
@@ -49,6 +51,11 @@ int main(int argc, char **argv) {
     if (penny_model_load(argv[1], &mp, &m, &err)) {
         fprintf(stderr, "load: %s\n", err.message);
         return 1;
+    }
+    if (mla && !penny_model_set_mla_absorb(m, strcmp(mla, "naive") != 0)) {
+        fprintf(stderr, "--mla: %s has no latent attention\n", argv[1]);
+        penny_model_free(m);
+        return 2;
     }
     if (id_list) n = parse_ids(id_list, ids, CAP);
     else if (prompt &&
