@@ -72,7 +72,9 @@ static void on_event(void *user, const penny_pull_event *ev) {
                 fprintf(stderr, "%s: resuming at %s\n", ev->file, at);
             }
         }
-        if (b->tty && (now - b->last >= 0.1 || ev->done == ev->total)) draw(b, ev, now);
+        if (b->tty && now - b->last >= 0.1) draw(b, ev, now);
+    } else if (ev->state == PENNY_PULL_RETRYING) {
+        fprintf(stderr, "%s%s\n", b->tty ? "\r\033[K" : "", ev->note);
     } else {
         char total[32], rate[32];
         double dt = now - b->t0;

@@ -236,6 +236,7 @@ typedef enum penny_pull_state {
     PENNY_PULL_PRESENT,  /* already in the store, verified: nothing fetched */
     PENNY_PULL_FETCHING, /* bytes arriving: done of total */
     PENNY_PULL_DONE,     /* downloaded and sha256 verified */
+    PENNY_PULL_RETRYING, /* a transfer broke (note says why); trying again */
 } penny_pull_state;
 
 typedef struct penny_pull_event {
@@ -244,6 +245,7 @@ typedef struct penny_pull_event {
     int index, count; /* file index of count (split parts, 0-based) */
     uint64_t done, total;
     uint64_t resumed; /* bytes already on disk when this transfer began */
+    const char *note; /* PENNY_PULL_RETRYING: what went wrong; else NULL */
 } penny_pull_event;
 
 typedef struct penny_pull_params {

@@ -119,6 +119,7 @@ else bad "resume: $(cat "$T/err")"; fi
 
 ctl '{"page_size": 2, "drop": {"org1/resume-GGUF/r-Q4_0.gguf": 2}}'
 if pull org1/resume-GGUF:Q4_0 && [ "$(reqs "GET	/cdn/org1/resume-GGUF/r-Q4_0.gguf")" -eq 3 ] &&
+    has "r-Q4_0.gguf: cannot fetch from .*(retry 2 of 3)" &&
     [ "$(grep "GET	/cdn/org1/resume-GGUF/r-Q4_0.gguf	bytes=" "$LOG" | grep -c "	206$")" -eq 2 ] &&
     cmp -s "$H/org1/resume-GGUF/r-Q4_0.gguf" "$M/org1/resume-GGUF/r-Q4_0.gguf"; then
     ok "two drops in one pull: retried twice with Range, then verified"

@@ -615,6 +615,13 @@ static penny_status verify(fetch_state *s, const char *what, penny_error *err) {
                         what, s->f->sha256, hex);
 }
 
+static void tell_retry(const fetch_state *s, const char *why) {
+    if (s->f->retrying)
+        s->f->retrying(s->f->user, why);
+    else
+        log_msg(LOG_WARN, "%s", why);
+}
+
 static penny_status fetch_loop(hub *h, fetch_state *s, const char *url, const char *what,
                                penny_error *err) {
     bool fresh_retry = false, retry;
@@ -625,14 +632,19 @@ static penny_status fetch_loop(hub *h, fetch_state *s, const char *url, const ch
             if (!(rc = verify(s, what, err))) return PENNY_OK;
             if (rc != PENNY_ERR_FORMAT || !resumed || fresh_retry) return rc;
             /* the kept bytes may belong to an older version of the file */
-            log_msg(LOG_WARN, "%s: the resumed download did not verify; fetching it whole", what);
+            char why[600];
+            snprintf(why, sizeof why, "%s: the resumed download did not verify; fetching it whole",
+                     what);
+            tell_retry(s, why);
             fresh_retry = true;
             s->resumed = 0;
             continue;
         }
         if (!retry || k >= s->f->retries) return rc;
-        log_msg(LOG_WARN, "%s; retrying (%d of %d)", err ? err->message : what, k + 1,
-                s->f->retries);
+        char why[600];
+        snprintf(why, sizeof why, "%s (retry %d of %d)", err ? err->message : "transfer failed",
+                 k + 1, s->f->retries);
+        tell_retry(s, why);
         pause_before_retry(k);
     }
 }

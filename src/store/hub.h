@@ -47,6 +47,7 @@ typedef struct hub_fetch {
     int fd;                        /* the partial file, opened read-write */
     int retries;                   /* further attempts after a broken transfer */
     void (*progress)(void *user, uint64_t done, uint64_t total, uint64_t resumed);
+    void (*retrying)(void *user, const char *why); /* before each new attempt; may be NULL */
     void *user;
 } hub_fetch;
 

@@ -40,16 +40,19 @@ typedef struct pull_job {
     int index, count;
 } pull_job;
 
-static void emit(const pull_job *j, penny_pull_state st, uint64_t done, uint64_t resumed) {
+static void emit(const pull_job *j, penny_pull_state st, uint64_t done, uint64_t resumed,
+                 const char *note) {
     if (!j->p->progress) return;
-    penny_pull_event ev = {st, j->hf->path, j->index, j->count, done, j->hf->size, resumed};
+    penny_pull_event ev = {st, j->hf->path, j->index, j->count, done, j->hf->size, resumed, note};
     j->p->progress(j->p->user, &ev);
 }
 
 static void on_bytes(void *user, uint64_t done, uint64_t total, uint64_t resumed) {
     (void)total;
-    emit(user, PENNY_PULL_FETCHING, done, resumed);
+    emit(user, PENNY_PULL_FETCHING, done, resumed, NULL);
 }
+
+static void on_retry(void *user, const char *why) { emit(user, PENNY_PULL_RETRYING, 0, 0, why); }
 
 static penny_status record(const pull_job *j, penny_error *err) {
     store_entry e = {.size = j->hf->size};
@@ -118,8 +121,16 @@ static penny_status download(const pull_job *j, int dfd, const char *base, penny
     penny_status rc = open_partial(dfd, partial, j->hf->path, &fd, err);
     if (!rc) rc = check_space(fd, j->hf->size, j->hf->path, err);
     if (!rc) {
-        hub_fetch f = {j->r->org, j->r->repo,    j->hf->path, j->hf->size, j->hf->sha256,
-                       fd,        j->p->retries, on_bytes,    (void *)j};
+        hub_fetch f = {.org = j->r->org,
+                       .repo = j->r->repo,
+                       .path = j->hf->path,
+                       .size = j->hf->size,
+                       .sha256 = j->hf->sha256,
+                       .fd = fd,
+                       .retries = j->p->retries,
+                       .progress = on_bytes,
+                       .retrying = on_retry,
+                       .user = (void *)j};
         rc = hub_fetch_file(j->h, &f, err);
         if (rc == PENNY_ERR_FORMAT) unlinkat(dfd, partial, 0);
     }
@@ -135,7 +146,7 @@ static penny_status pull_one(const pull_job *j, const store_manifest *m, penny_e
     bool there;
     penny_status rc = already_there(j, m, &there, err);
     if (rc || there) {
-        if (there) emit(j, PENNY_PULL_PRESENT, j->hf->size, j->hf->size);
+        if (there) emit(j, PENNY_PULL_PRESENT, j->hf->size, j->hf->size, NULL);
         return rc;
     }
     int dfd;
@@ -143,7 +154,7 @@ static penny_status pull_one(const pull_job *j, const store_manifest *m, penny_e
     if ((rc = store_file_dir(j->repo_fd, j->hf->path, true, &dfd, &base, err))) return rc;
     rc = download(j, dfd, base, err);
     close(dfd);
-    if (!rc && !(rc = record(j, err))) emit(j, PENNY_PULL_DONE, j->hf->size, 0);
+    if (!rc && !(rc = record(j, err))) emit(j, PENNY_PULL_DONE, j->hf->size, 0, NULL);
     return rc;
 }
 
