@@ -1,8 +1,7 @@
 /*
  * info.c - `penny info FILE` (metadata and tensor table of a GGUF file, then
  * the model's parameter counts and KV-cache bytes per token when penny can
- * run it) and
- * `penny tokenize -m FILE` (stdin text -> token ids).
+ * run it). (tokenize, detokenize and template live in tok.c.)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -93,69 +92,4 @@ int cmd_info(int argc, char **argv) {
     penny_gguf_free(g);
     print_model(path);
     return 0;
-}
-
-/* Reads all of stdin; returns a malloc'd buffer (caller frees) or NULL. */
-static char *read_stdin(size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, stdin);
-        n += r;
-        if (r == 0) break;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    *len = n;
-    return buf;
-}
-
-int cmd_tokenize(int argc, char **argv) {
-    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"no-bos", 0, 0, 'B'},
-                                         {"special", 0, 0, 'S'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *model = NULL;
-    int no_bos = 0, special = 0, c;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
-        if (c == 'm') model = optarg;
-        else if (c == 'B') no_bos = 1;
-        else if (c == 'S') special = 1;
-        else {
-            fprintf(stderr, "usage: penny tokenize -m FILE [--no-bos] [--special] < text\n");
-            return c == 'h' ? 0 : 2;
-        }
-    }
-    if (!model) {
-        fprintf(stderr, "penny tokenize: -m FILE is required\n");
-        return 2;
-    }
-    penny_error err = {0};
-    penny_model *m = NULL;
-    penny_model_params mp = penny_model_default_params();
-    mp.n_threads = 1;
-    char path[4096];
-    if (penny_resolve_model(model, path, sizeof path, &err)) return cli_fail("load", &err);
-    if (penny_model_load(path, &mp, &m, &err)) return cli_fail("load", &err);
-    size_t len = 0;
-    char *text = read_stdin(&len);
-    int rc = 1, n = 0, cap = (int)len + 8;
-    penny_token *ids = text ? malloc(sizeof *ids * (size_t)cap) : NULL;
-    if (!ids) fprintf(stderr, "penny tokenize: out of memory\n");
-    else if (penny_tokenize(m, text, len, !no_bos && penny_model_add_bos(m), special, ids, cap, &n, &err))
-        cli_fail("tokenize", &err);
-    else {
-        for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
-        printf("\n");
-        rc = 0;
-    }
-    free(ids);
-    free(text);
-    penny_model_free(m);
-    return rc;
 }

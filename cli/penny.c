@@ -39,8 +39,13 @@ static const char *USAGE =
     "      -v, --verbose     print timings and settings to stderr\n"
     "  info FILE             print a GGUF file's metadata and tensor table\n"
     "  tokenize -m FILE      read text on stdin, print token ids\n"
+    "      --tokenizer JSON  use a Hugging Face tokenizer.json instead of -m\n"
     "      --no-bos          do not add the beginning-of-sequence token\n"
     "      --special         parse special-token text\n"
+    "  detokenize -m FILE    read token ids on stdin, print their text (--tokenizer JSON)\n"
+    "  template -m FILE      render the chat template for messages.json on stdin\n"
+    "      --tokenizer-config CFG  use tokenizer_config.json instead of -m\n"
+    "      --template FILE, --no-generation-prompt (see penny template --help)\n"
     "  bench -m FILE         prompt (pp512) and generation (tg128) speed like llama-bench\n"
     "      -p N, -n N, -r N, -t N, --json (see penny bench --help)\n"
     "  perplexity -m FILE -f TEXT  perplexity of TEXT like llama-perplexity (--ctx N, -b N)\n"
@@ -108,6 +113,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "detokenize")) return cmd_detokenize(argc, argv);
+    if (!strcmp(cmd, "template")) return cmd_template(argc, argv);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
     if (!strcmp(cmd, "train-tokenizer")) return cmd_train_tokenizer(argc, argv);
