@@ -20,8 +20,10 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-asan test-clang check fuzz fuzz-run run clean format
+.PHONY: all bench test test-asan test-clang check fuzz fuzz-run run clean format
 all: $(BUILD)/penny $(BUILD)/libpenny.a $(BUILD)/libpenny.so $(TEST_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -48,6 +50,12 @@ $(BUILD)/penny: $(CLI_OBJ) $(BUILD)/libpenny.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libpenny.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libpenny.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libpenny.a $(LDFLAGS) $(LDLIBS)
+
+# Benchmarks (never part of CI): build/bench/matvec, build/bench/bw, ...
+bench: $(BENCH_BIN)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpenny.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libpenny.a $(LDFLAGS) $(LDLIBS)
 

@@ -7,7 +7,13 @@ step in float64, so the only differences left to penny are its float32
 rounding. It favours clarity over speed: a whole prompt is one matrix pass
 with a causal mask. Usable as a module (LlamaRef) or a command line:
 
-    ref_llama.py MODEL.gguf --ids 1,2,3 [--out logits.f64] [--greedy N]
+    ref_llama.py MODEL.gguf --ids 1,2,3 [--out logits.f64] [--greedy N] [--exact-act]
+
+Activation quantization: penny multiplies Q8_0 and Q4_0 weights by the
+activations rounded to 8-bit blocks (src/kernels/dispatch.h), so by default
+the reference rounds a matmul's input the same way (quantize_act_q8, written
+here from that definition) before multiplying it, in float64, with such a
+weight. Everything else stays exact; --exact-act (act_q8=()) turns it off.
 """
 
 import argparse
@@ -90,6 +96,47 @@ def attention(q, k, v, n_past=0):
     return np.einsum("hts,shd->thd", p, vv).reshape(T, -1)
 
 
+# ggml type ids whose matmuls read Q8-rounded activations in penny
+Q8_0, Q4_0 = 8, 2
+ACT_Q8_TYPES = (Q8_0, Q4_0)
+
+
+# |x/d| this close to k + 1/2 (in units of q) is a rounding tie: see below
+TIE_TOL = 1e-4
+
+
+def quantize_act_q8(x, flip=(), ties=None):
+    """x rounded as penny rounds a matmul input for Q8_0/Q4_0 weights.
+
+    Each row (last axis, a multiple of 32) goes in blocks of 32, in float32:
+    d = max|x| / 127, q = x * (1/d) rounded half away from zero, clamped to
+    [-127, 127] (q = 0 when d = 0). Returns d * q in float64, the values the
+    integer dot products see.
+
+    Rounding ties: penny's float32 activations differ from these float64
+    ones in their last bits, so where x/d lies within TIE_TOL of k + 1/2
+    penny may correctly round to the other neighbour, and one such element
+    moves the logits by ~1e-3, far above the test tolerance. `ties` (a list)
+    receives (flat index, distance from k + 1/2) of those elements; `flip`
+    names flat indices to round to the other neighbour instead.
+    """
+    x32 = np.asarray(x, dtype=np.float32)
+    b = x32.reshape(-1, 32)
+    d = np.abs(b).max(axis=1, keepdims=True) / np.float32(127)
+    safe = np.where(d != 0, d, np.float32(1))
+    inv = np.where(d != 0, np.float32(1) / safe, np.float32(0)).astype(np.float32)
+    v = (b * inv).astype(np.float64).reshape(-1)  # the float32 product, exact in float64
+    a = np.abs(v)
+    r = np.floor(a + 0.5)
+    if ties is not None:
+        gap = np.abs(a - np.floor(a) - 0.5)
+        ties.extend((int(i), float(gap[i])) for i in np.flatnonzero(gap < TIE_TOL))
+    f = np.asarray(list(flip), dtype=np.int64)
+    r[f] = np.where(r[f] > a[f], r[f] - 1, r[f] + 1)
+    q = np.clip(np.sign(v) * r, -127, 127).reshape(b.shape)
+    return (d.astype(np.float64) * q).reshape(x32.shape)
+
+
 def silu(x):
     return x / (1.0 + np.exp(-x))
 
@@ -97,46 +144,82 @@ def silu(x):
 class LlamaRef:
     """Weights of a Llama GGUF in float64 and a forward pass over token ids."""
 
-    def __init__(self, path, neox=False):
+    def __init__(self, path, neox=False, act_q8=ACT_Q8_TYPES):
         g = pygguf.GGUFFile(path)
         self.gguf, self.hp, self.neox = g, Hparams(g), neox
+        self.act_q8 = tuple(act_q8)  # weight types whose matmul inputs are Q8-rounded
         self.embd = g.tensor("token_embd.weight")  # (vocab, dim)
         self.out_norm = g.tensor("output_norm.weight")
         tied = "output.weight" not in g.tensors
         self.output = self.embd if tied else g.tensor("output.weight")  # (vocab, dim)
+        self.output_q8 = self._q8(g, "token_embd.weight" if tied else "output.weight")
         self.freq_factors = (g.tensor("rope_freqs.weight")
                              if "rope_freqs.weight" in g.tensors else None)
         names = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
                  "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]
         self.layers = [{n: g.tensor(f"blk.{i}.{n}.weight") for n in names}
                        for i in range(self.hp.n_layer)]
+        self.layers_q8 = [{n for n in names if self._q8(g, f"blk.{i}.{n}.weight")}
+                          for i in range(self.hp.n_layer)]
         self.n_vocab = self.embd.shape[0]
 
-    def _attn_block(self, L, x, ang):
-        hp, T = self.hp, x.shape[0]
+    def _q8(self, g, name):
+        return g.tensors[name].type in self.act_q8
+
+    def _act(self, x, what):
+        """x Q8-rounded as penny rounds it; one call per distinct matmul input
+        (a "site"), numbered in forward order, so that ties can be named."""
+        site = self._site
+        self._site += 1
+        found = [] if self._ties is not None else None
+        xq = quantize_act_q8(x, [i for s, i in self._flips if s == site], found)
+        for i, gap in found or ():
+            self._ties.append((site, i, f"{what}, token {i // x.shape[-1]} (|x/d - (k+1/2)| = {gap:.1e})"))
+        return xq
+
+    def _inputs(self, x, Q, names, what):
+        """{name: the input x or its Q8 rounding, as weight `name` reads it}."""
+        xq = self._act(x, what) if Q & set(names) else None
+        return {n: xq if n in Q else x for n in names}
+
+    def _attn_block(self, il, x, ang):
+        hp, T, L, Q = self.hp, x.shape[0], self.layers[il], self.layers_q8[il]
         n = rms_norm(x, L["attn_norm"], hp.eps)
-        q = (n @ L["attn_q"].T).reshape(T, hp.n_head, hp.head_dim)
-        k = (n @ L["attn_k"].T).reshape(T, hp.n_kv, hp.head_dim)
-        v = (n @ L["attn_v"].T).reshape(T, hp.n_kv, hp.v_dim)
+        inp = self._inputs(n, Q, ("attn_q", "attn_k", "attn_v"), f"layer {il} attention input")
+        q = (inp["attn_q"] @ L["attn_q"].T).reshape(T, hp.n_head, hp.head_dim)
+        k = (inp["attn_k"] @ L["attn_k"].T).reshape(T, hp.n_kv, hp.head_dim)
+        v = (inp["attn_v"] @ L["attn_v"].T).reshape(T, hp.n_kv, hp.v_dim)
         q, k = rope(q, ang, self.neox), rope(k, ang, self.neox)
-        return x + attention(q, k, v) @ L["attn_output"].T
+        att = self._inputs(attention(q, k, v), Q, ("attn_output",), f"layer {il} attention output")
+        return x + att["attn_output"] @ L["attn_output"].T
 
-    def _ffn_block(self, L, h):
+    def _ffn_block(self, il, h):
+        L, Q = self.layers[il], self.layers_q8[il]
         n = rms_norm(h, L["ffn_norm"], self.hp.eps)
-        return h + (silu(n @ L["ffn_gate"].T) * (n @ L["ffn_up"].T)) @ L["ffn_down"].T
+        inp = self._inputs(n, Q, ("ffn_gate", "ffn_up"), f"layer {il} FFN input")
+        g = silu(inp["ffn_gate"] @ L["ffn_gate"].T) * (inp["ffn_up"] @ L["ffn_up"].T)
+        return h + self._inputs(g, Q, ("ffn_down",), f"layer {il} ffn_down input")["ffn_down"] \
+            @ L["ffn_down"].T
 
-    def forward(self, ids):
-        """Logits (T, vocab) for tokens ids at positions 0..T-1."""
+    def forward(self, ids, flips=(), ties=None):
+        """Logits (T, vocab) for tokens ids at positions 0..T-1.
+
+        With Q8-rounded inputs: `ties` (a list) receives (site, index, where)
+        of every rounding tie; `flips` holds (site, index) pairs of ties to
+        round the other way (see quantize_act_q8).
+        """
         hp = self.hp
         ids = np.asarray(ids, dtype=np.int64)
         if ids.min() < 0 or ids.max() >= self.n_vocab:
             raise ValueError("token id out of range")
         ang = rope_angles(np.arange(len(ids)), hp.n_rot, hp.rope_base, hp.pos_scale,
                           self.freq_factors)
+        self._site, self._flips, self._ties = 0, tuple(flips), ties
         x = self.embd[ids]
-        for L in self.layers:
-            x = self._ffn_block(L, self._attn_block(L, x, ang))
-        return rms_norm(x, self.out_norm, hp.eps) @ self.output.T
+        for il in range(hp.n_layer):
+            x = self._ffn_block(il, self._attn_block(il, x, ang))
+        n = rms_norm(x, self.out_norm, hp.eps)
+        return (self._act(n, "output input") if self.output_q8 else n) @ self.output.T
 
     def greedy(self, ids, n):
         """Appends n argmax tokens (recomputing the whole prefix each step)."""
@@ -153,8 +236,10 @@ def main(argv):
     ap.add_argument("--out", help="write logits as raw float64 (T, vocab)")
     ap.add_argument("--greedy", type=int, default=0, help="print n greedy continuations")
     ap.add_argument("--neox", action="store_true", help="NeoX rope ordering")
+    ap.add_argument("--exact-act", action="store_true",
+                    help="no Q8 rounding of matmul inputs for Q8_0/Q4_0 weights")
     a = ap.parse_args(argv)
-    ref = LlamaRef(a.model, neox=a.neox)
+    ref = LlamaRef(a.model, neox=a.neox, act_q8=() if a.exact_act else ACT_Q8_TYPES)
     ids = [int(t) for t in a.ids.split(",")]
     logits = ref.forward(ids)
     if a.out:

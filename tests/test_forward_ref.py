@@ -20,6 +20,18 @@ dimension other than dim/heads, MHA and MQA; (3) K-quants: an F32 random
 model with dim 256 quantized by `penny quantize` to Q4_K, Q5_K, Q6_K and the
 Q4_K_M mix, run with PENNY_CPU=scalar (the reference dot products use the
 exact dequantized weights; a SIMD path may quantize activations).
+
+Q8_0 and Q4_0 weights multiply activations that penny rounds to 8-bit
+blocks (src/kernels/dispatch.h); the reference rounds them the same way
+(ref_llama.quantize_act_q8), so the error still measures only float32
+arithmetic. One thing float32 arithmetic can do there: where an activation
+sits on a rounding tie (x/d within 1e-4 of k + 1/2) its last bits decide
+the rounding, and penny may round to the other neighbour, equally correct,
+moving the logits by ~1e-3. When a comparison fails and the reference met
+such ties, compare() retries with up to MAX_TIES of them rounded the other
+way (greedily, the one that helps most first) and prints which; the
+tolerance stays 1e-4. The Q8_0 and Q4_0 cases also run with
+PENNY_CPU=scalar and with one thread.
 Exits non-zero on any failure; uses only numpy and the standard library.
 """
 
@@ -37,6 +49,7 @@ sys.path.insert(0, HERE)
 import ref_llama  # noqa: E402
 
 TOL = 1e-4
+MAX_TIES = 4  # rounding ties the reference may round the other way per case
 ROOT = os.path.dirname(HERE)
 SHARED = os.environ.get("PENNY_SHARED", os.path.join(ROOT, "..", "shared"))
 STORIES_PROMPT = [1, 403, 407, 261, 378]  # BOS + "Once upon a time"
@@ -57,20 +70,21 @@ def tool(name):
     return path
 
 
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def run(cmd, env=None):
+    r = subprocess.run(cmd, capture_output=True, text=True,
+                       env=dict(os.environ, **env) if env else None)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
     return r.stdout
 
 
-def penny_logits(model, ids, n_vocab, tmp, threads=2, batch=None):
+def penny_logits(model, ids, n_vocab, tmp, threads=2, batch=None, cpu=None):
     out = os.path.join(tmp, "logits.f32")
     cmd = [tool("tool_logits"), model, out, "--ids", ",".join(map(str, ids)),
            "--threads", str(threads)]
     if batch:
         cmd += ["--batch", str(batch)]
-    echoed = run(cmd).split()
+    echoed = run(cmd, {"PENNY_CPU": cpu} if cpu else None).split()
     if [int(t) for t in echoed] != list(ids):
         raise RuntimeError("tool_logits echoed different token ids")
     got = np.fromfile(out, dtype="<f4")
@@ -86,12 +100,36 @@ def rel_err(got, ref):
     return float(np.max(np.abs(got - ref).max(axis=1) / np.abs(ref).max(axis=1)))
 
 
-def reference(ref, ids):
+def reference(ref, ids, **kw):
     global ref_seconds
     t0 = time.perf_counter()
-    logits = ref.forward(ids)
+    logits = ref.forward(ids, **kw)
     ref_seconds += time.perf_counter() - t0
     return logits
+
+
+def resolve_ties(ref, ids, got, ties, err):
+    """Rounds some of the reference's rounding ties the other way, greedily,
+    one tie per step, as long as that brings it closer to penny. Each step
+    tries every remaining tie with one forward pass. Returns the final error
+    and the ties taken; only the ties' rounding changes, not the tolerance."""
+    taken = []
+    for _ in range(MAX_TIES):
+        best = None
+        for site, i, where in ties:
+            if (site, i) in [t[:2] for t in taken]:
+                continue
+            flips = [t[:2] for t in taken] + [(site, i)]
+            e = rel_err(got, reference(ref, ids, flips=flips))
+            if e < err and (best is None or e < best[0]):
+                best = (e, (site, i, where))
+        if best is None:
+            break
+        err = best[0]
+        taken.append(best[1])
+        if err <= TOL:
+            break
+    return err, taken
 
 
 def compare(label, ref, model, ids, tmp, **kw):
@@ -102,11 +140,18 @@ def compare(label, ref, model, ids, tmp, **kw):
         failures.append(label)
         print(f"FAIL {label}: {e}")
         return None
-    err = rel_err(got, reference(ref, ids))
+    ties = []
+    err = rel_err(got, reference(ref, ids, ties=ties))
+    taken = []
+    if err > TOL and ties:
+        err, taken = resolve_ties(ref, ids, got, ties, err)
     ok = err <= TOL
     if not ok:
         failures.append(label)
-    print(f"{'ok  ' if ok else 'FAIL'} {label:44s} max rel err {err:.3e} (tol {TOL:.0e})")
+    note = f", {len(ties)} rounding ties" if ties else ""
+    print(f"{'ok  ' if ok else 'FAIL'} {label:44s} max rel err {err:.3e} (tol {TOL:.0e}){note}")
+    for _, _, where in taken:
+        print(f"     rounded the other way: the tie at {where}")
     return got
 
 
@@ -151,6 +196,7 @@ def test_stories(tmp):
     t2 = compare("stories260K threads 2", ref, model, ids, tmp, threads=2)
     compare("stories260K threads 2 --batch 7", ref, model, ids, tmp, threads=2, batch=7)
     t1 = compare("stories260K threads 1", ref, model, ids, tmp, threads=1)
+    compare("stories260K PENNY_CPU=scalar", ref, model, ids, tmp, cpu="scalar")
     if t1 is not None and t2 is not None:
         print(f"     threads 1 vs 2: max abs diff {np.abs(t1 - t2).max():.3e}")
 
@@ -193,6 +239,9 @@ def test_random(tmp):
         compare(f"random {label}", ref, model, ids, tmp)
         if i == 0:
             compare(f"random {label} --batch 7", ref, model, ids, tmp, batch=7)
+        if flags[1] in ("Q8_0", "Q4_0") and len(flags) == 2:
+            compare(f"random {label} PENNY_CPU=scalar", ref, model, ids, tmp, cpu="scalar")
+            compare(f"random {label} --threads 1", ref, model, ids, tmp, threads=1)
 
 
 # (label, `penny quantize` type); the F32 source model is shared

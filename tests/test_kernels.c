@@ -3,7 +3,8 @@
  * conversions (exhaustive over all 16-bit patterns, and every rounding tie),
  * quantize/dequantize error bounds and exact bytes on hand-made blocks, dot
  * products against a double sum of dequantized weights, matmul thread
- * splits against a naive loop (bit-exact), and the element-wise ops.
+ * splits against a naive loop (bit-exact, scalar kernel table), and the
+ * element-wise ops.
  *
  * The float64 numpy cross-check of the same kernels lives in
  * test_kernels_ref.py; this file covers what is easiest to state in C.
@@ -15,6 +16,7 @@
 #include "base/half.h"
 #include "base/pool.h"
 #include "check.h"
+#include "kernels/dispatch.h"
 #include "kernels/ops.h"
 #include "kernels/types.h"
 
@@ -251,11 +253,25 @@ static void test_dot(void) {
     }
 }
 
-static void naive_matmul(float *Y, const uint8_t *W, const type_traits *tt, size_t rb,
-                         const float *X, int T, int n_in, int n_out) {
-    for (int t = 0; t < T; t++)
-        for (int o = 0; o < n_out; o++)
-            Y[t * n_out + o] = tt->dot_f32(W + o * rb, X + t * n_in, n_in);
+/* One (row, token) at a time: the type's reference dot, or for Q8_0 / Q4_0
+ * (which multiply Q8-rounded activations, kernels/dispatch.h) the scalar
+ * kernel on the token's activations quantized by the scalar table. */
+static void naive_matmul(float *Y, const uint8_t *W, uint32_t type, size_t rb, const float *X,
+                         int T, int n_in, int n_out) {
+    const type_traits *tt = type_get(type);
+    size_t ab = kern_act_row_bytes(KERN_ACT_Q8, n_in);
+    void *a = xmalloc(ab);
+    for (int t = 0; t < T; t++) {
+        kern_scalar.prep_q8(a, X + t * n_in, n_in);
+        for (int o = 0; o < n_out; o++) {
+            float *y = &Y[t * n_out + o];
+            if (kern_act_of(type) == KERN_ACT_Q8)
+                kern_scalar.gemm[type](y, 1, W + o * rb, rb, a, ab, n_in, 1, 1);
+            else
+                *y = tt->dot_f32(W + o * rb, X + t * n_in, n_in);
+        }
+    }
+    free(a);
 }
 
 static void check_matmul_shape(pool *p1, pool *p2, uint32_t type, int n_out, int n_in, int T) {
@@ -267,11 +283,11 @@ static void check_matmul_shape(pool *p1, pool *p2, uint32_t type, int n_out, int
     float *ref = xmalloc(ny), *y = xmalloc(ny);
     fill(w, (int64_t)n_out * n_in, 1.0f), fill(X, (int64_t)T * n_in, 1.0f);
     for (int o = 0; o < n_out; o++) tt->from_f32(w + (size_t)o * n_in, W + o * rb, n_in);
-    naive_matmul(ref, W, tt, rb, X, T, n_in, n_out);
+    naive_matmul(ref, W, type, rb, X, T, n_in, n_out);
     pool *ps[3] = {NULL, p1, p2};
     for (int i = 0; i < 3; i++) {
         memset(y, 0xff, ny);
-        op_matmul(ps[i], y, W, type, rb, X, T, n_in, n_out);
+        op_matmul(ps[i], NULL, y, W, type, rb, X, T, n_in, n_out);
         CHECKF(memcmp(y, ref, ny) == 0, "%s %dx%d T=%d pool %d", tt->name, n_out, n_in, T, i);
     }
     free(w), free(W), free(X), free(ref), free(y);
@@ -284,6 +300,7 @@ static void test_matmul(void) {
     CHECK(pool_new(2, &p2, &err) == PENNY_OK);
     if (!p1 || !p2) goto done;
     CHECK(pool_size(p2) == 2);
+    CHECK(kern_use(KERN_SCALAR)); /* the SIMD tables are tested in test_simd.c */
     for (size_t k = 0; k < N_TYPES; k++) {
         check_matmul_shape(p1, p2, k_types[k], 1, 32, 1);
         check_matmul_shape(p1, p2, k_types[k], 5, 64, 3);

@@ -16,7 +16,9 @@ What is demanded:
                      tie (counted and printed; expected 0). Hand-made exact
                      ties must match with no allowance.
   dot, matmul        |c - ref| <= 1e-5 |ref| + 1e-12 sum|w x|   (the second
-                     term only matters under heavy cancellation)
+                     term only matters under heavy cancellation); matmuls
+                     with Q8_0 / Q4_0 weights against x rounded to 8-bit
+                     blocks as penny does (ref_llama.quantize_act_q8)
   rope, rmsnorm,
   softmax, swiglu    1e-5 relative per element (plus a tiny absolute term for
                      results in float32's subnormal range or cancellation)
@@ -28,6 +30,13 @@ import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ref_llama  # noqa: E402  (quantize_act_q8)
+
+# tool_kernels runs the scalar kernel table; test_simd.c checks the SIMD
+# tables against it.
+os.environ["PENNY_CPU"] = "scalar"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0"]
@@ -377,6 +386,8 @@ def test_matmul():
         run("quantize", type_, put("w.f32", w), tmp("w.bin"))
         wd = dequant(type_, get_bytes("w.bin")).reshape(n_out, n_in)
         xd = x.astype(np.float64).reshape(T, n_in)
+        if type_ in ("Q8_0", "Q4_0"):  # these multiply Q8-rounded activations
+            xd = ref_llama.quantize_act_q8(x.reshape(T, n_in))
         want = xd @ wd.T
         mag = np.abs(xd) @ np.abs(wd.T)
         outs = []

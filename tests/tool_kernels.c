@@ -126,7 +126,7 @@ static int cmd_matmul(char **a) {
     float *x = read_exact(a[2], (size_t)T * n_in * 4), *y = malloc(ny);
     int rc = 1;
     if (w && x && y) {
-        op_matmul(p, y, w, id, rb, x, T, n_in, n_out);
+        op_matmul(p, NULL, y, w, id, rb, x, T, n_in, n_out);
         rc = write_all(a[7], y, ny);
     }
     free(w), free(x), free(y);
@@ -228,7 +228,7 @@ static int cmd_bench(char **a) {
         }
         for (int r = 0; r < reps; r++) {
             double t0 = now_s();
-            op_matmul(p, y, w, id, rb, x, T, n_in, n_out);
+            op_matmul(p, NULL, y, w, id, rb, x, T, n_in, n_out);
             ts[r] = now_s() - t0;
         }
         qsort(ts, reps, sizeof(double), cmp_double);

@@ -8,14 +8,21 @@
  * relative). In particular RoPE forms theta = pos * freq in double: in float,
  * at position 4096 the angle alone would be off by ~2e-4 radians. These ops
  * are O(n) per token next to the O(n^2) matmuls, so double costs nothing
- * that matters. The matmul uses each type's reference dot (double
- * accumulation, see types_ref.c).
+ * that matters.
+ *
+ * The matmul is the exception: it is where the time goes, so it runs the
+ * kernel table chosen for this CPU (dispatch.h). Q8_0 and Q4_0 weights read
+ * activations quantized to 8 bits (once per call, into caller-owned
+ * scratch), every other type reads the f32 activations.
  */
 #include "kernels/ops.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "base/err.h"
+#include "base/log.h"
+#include "kernels/dispatch.h"
 #include "kernels/types.h"
 
 /* y[t] = x[t] * w / sqrt(mean(x[t]^2) + eps); sum of squares in double. */
@@ -30,41 +37,118 @@ void op_rmsnorm(float *y, const float *x, const float *w, int T, int n, float ep
     }
 }
 
+/* ---- matmul ---- */
+
+/* Weight bytes per row chunk (T > 1): a chunk stays in L2 while every token
+ * passes over it, so weights come from memory once per matmul. */
+#define MATMUL_CHUNK_BYTES (192 * 1024)
+/* Below this many activations, thread 0 prepares them alone (a second
+ * pool_run would cost more than it saves). */
+#define MATMUL_PREP_SERIAL 32768
+
 /* Shared by all threads of one op_matmul call. */
 typedef struct matmul_job {
     float *Y;         /* (T, n_out) */
     const uint8_t *W; /* n_out rows of row_bytes */
     const float *X;   /* (T, n_in) */
-    size_t row_bytes;
+    void *act;        /* (T, act_bytes) prepared activations, or X itself */
+    size_t row_bytes, act_bytes;
     int T, n_in, n_out;
-    type_dot_f32_fn dot;
+    kern_gemm_fn gemm;   /* NULL: the type's reference dot on f32 X */
+    type_dot_f32_fn dot; /* used when gemm is NULL */
+    kern_prep_fn prep;
 } matmul_job;
 
-/* Thread ith takes a contiguous range of output rows and reads each weight
- * row once, for all T tokens. */
+static void prep_rows(void *arg, int ith, int nth) {
+    const matmul_job *j = arg;
+    long lo, hi;
+    pool_range(j->T, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++)
+        j->prep((uint8_t *)j->act + (size_t)t * j->act_bytes, j->X + (size_t)t * j->n_in, j->n_in);
+}
+
+/* Rows [lo, hi) with the reference dot, one (row, token) at a time. */
+static void dot_rows(const matmul_job *j, long lo, long hi) {
+    for (long o = lo; o < hi; o++) {
+        const uint8_t *row = j->W + (size_t)o * j->row_bytes;
+        for (int t = 0; t < j->T; t++)
+            j->Y[(size_t)t * j->n_out + o] = j->dot(row, j->X + (size_t)t * j->n_in, j->n_in);
+    }
+}
+
+/* Thread ith takes a contiguous range of output rows. One token: a single
+ * pass over the range (a sequential read of its weights). More tokens: the
+ * range goes in chunks that stay in cache while all tokens use them. */
 static void matmul_rows(void *arg, int ith, int nth) {
     const matmul_job *j = arg;
     long lo, hi;
     pool_range(j->n_out, ith, nth, &lo, &hi);
-    for (long o = lo; o < hi; o++) {
-        const uint8_t *row = j->W + (size_t)o * j->row_bytes;
-        for (int t = 0; t < j->T; t++) {
-            const float *xt = j->X + (size_t)t * j->n_in;
-            j->Y[(size_t)t * j->n_out + o] = j->dot(row, xt, j->n_in);
-        }
+    if (!j->gemm) {
+        dot_rows(j, lo, hi);
+        return;
+    }
+    long chunk = j->T == 1 ? hi - lo : (long)(MATMUL_CHUNK_BYTES / j->row_bytes);
+    if (chunk < 16) chunk = 16;
+    for (long r = lo; r < hi; r += chunk) {
+        int nr = (int)(hi - r < chunk ? hi - r : chunk);
+        j->gemm(j->Y + r, (size_t)j->n_out, j->W + (size_t)r * j->row_bytes, j->row_bytes, j->act,
+                j->act_bytes, j->n_in, nr, j->T);
     }
 }
 
+size_t op_matmul_scratch(uint32_t type, int T, int n_in) {
+    enum kern_act act = kern_act_of(type);
+    if (act == KERN_ACT_F32 || T <= 0) return 0;
+    return (size_t)T * kern_act_row_bytes(act, n_in);
+}
+
+/* Points j->act at the prepared activations (in scratch, or a buffer
+ * allocated here and returned for freeing); falls back to the reference
+ * dot when there is no scratch and no memory for one. */
+static void *matmul_act(matmul_job *j, void *scratch, size_t need) {
+    void *own = NULL;
+    if (!need) {
+        j->act = (void *)j->X;
+        return NULL;
+    }
+    if (!scratch) scratch = own = malloc(need);
+    if (!scratch) {
+        log_msg(LOG_WARN, "matmul: no memory for %zu bytes of activations; using the slow path",
+                need);
+        j->gemm = NULL;
+    }
+    j->act = scratch;
+    return own;
+}
+
 /* A NULL pool runs on the calling thread (tests, tools). */
-void op_matmul(pool *p, float *Y, const void *W, uint32_t type, size_t row_bytes, const float *X,
-               int T, int n_in, int n_out) {
+void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
+               const float *X, int T, int n_in, int n_out) {
     const type_traits *tt = type_get(type);
-    PENNY_ASSERT(tt && tt->dot_f32 && n_in % tt->block_size == 0);
-    matmul_job job = {Y, W, X, row_bytes, T, n_in, n_out, tt->dot_f32};
+    PENNY_ASSERT(tt && tt->supported && n_in % tt->block_size == 0 && T >= 1);
+    const kern_ops *k = kern_get();
+    kern_prep_fn prep = k->prep_q8 ? k->prep_q8 : kern_scalar.prep_q8;
+    enum kern_act act = kern_act_of(type);
+    matmul_job job = {Y,           W,
+                      X,           NULL,
+                      row_bytes,   kern_act_row_bytes(act, n_in),
+                      T,           n_in,
+                      n_out,       kern_gemm(k, type),
+                      tt->dot_f32, prep};
+    if (!job.gemm) act = KERN_ACT_F32;
+    void *own =
+        matmul_act(&job, scratch, act == KERN_ACT_F32 ? 0 : op_matmul_scratch(type, T, n_in));
+    if (job.gemm && job.act != X) {
+        if (p && pool_size(p) > 1 && (long)T * n_in > MATMUL_PREP_SERIAL)
+            pool_run(p, prep_rows, &job);
+        else
+            prep_rows(&job, 0, 1);
+    }
     if (p)
         pool_run(p, matmul_rows, &job);
     else
         matmul_rows(&job, 0, 1);
+    free(own);
 }
 
 /* Rotates pair (a, b) of every head of one token by the same angle. */

@@ -1,6 +1,6 @@
 /*
- * ops.h - the numeric operations of the forward pass (scalar reference
- * versions; per-ISA variants come later behind the same signatures).
+ * ops.h - the numeric operations of the forward pass. The matmul runs
+ * per-ISA kernels (kernels/dispatch.h); the others are scalar.
  *
  * Argument order: outputs, inputs, then dimensions. Row-major activations:
  * x[t*n + i] is element i of token t.
@@ -8,6 +8,7 @@
 #ifndef PENNY_KERNELS_OPS_H
 #define PENNY_KERNELS_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/pool.h"
@@ -17,10 +18,22 @@ void op_rmsnorm(float *y, const float *x, const float *w, int T, int n, float ep
 
 /* Y[t][o] = dot(W row o, X[t]) for t < T, o < n_out; W is n_out rows of
  * n_in elements of `type` with row stride in bytes `row_bytes`. Rows are
- * split across the pool's threads; each weight row is read once for all T
- * tokens. */
-void op_matmul(pool *p, float *Y, const void *W, uint32_t type, size_t row_bytes, const float *X,
-               int T, int n_in, int n_out);
+ * split across the pool's threads (NULL pool: the calling thread).
+ *
+ * Computed by the kernels of the table dispatch.h picks for this CPU
+ * (PENNY_CPU forces one). Q8_0 and Q4_0 weights are multiplied with the
+ * activations quantized to 8-bit blocks (dispatch.h: act_q8_group), so for
+ * those types Y is the dot with Q8-rounded X, not with X itself (relative
+ * difference about 0.3% per product, mostly averaging out). F32, F16 and
+ * BF16 weights use X exactly; SIMD kernels accumulate in float in their own
+ * order (tolerances in tests/test_simd.c).
+ *
+ * scratch: op_matmul_scratch(type, T, n_in) bytes (any alignment) that the
+ * call may overwrite, so the decode loop never allocates; NULL makes the
+ * call allocate (tests, tools). */
+size_t op_matmul_scratch(uint32_t type, int T, int n_in);
+void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
+               const float *X, int T, int n_in, int n_out);
 
 /* Rotary embedding, in place, on T tokens of n_heads heads of head_dim;
  * the first n_rot dims of each head rotate. neox: pairs (i, i+n_rot/2)

@@ -1,0 +1,262 @@
+/*
+ * matvec.c - how close op_matmul comes to this machine's memory bandwidth.
+ *
+ * Token generation multiplies every weight matrix by one activation vector,
+ * so its speed is the rate at which weights stream from memory. This
+ * program measures that ceiling itself (a streaming read, 1 and 2 threads),
+ * then times op_matmul for each kernel table, type and shape and prints the
+ * weight bytes read per second and the fraction of the ceiling for the
+ * same thread count. With -T above 1 it times a prompt-sized batch instead
+ * and reports GFLOP/s.
+ *
+ * To keep the weights out of the 32 MB L3 (as in a real model, where a
+ * token reads gigabytes), each pass runs the matmul over enough copies of
+ * the matrix to fill --mib megabytes. Each result is checked against the
+ * scalar table before it is timed. Times are the best of -r passes: other
+ * processes share the machine, so run it a few times as well.
+ *
+ * usage: matvec [-t THREADS(0=1 and 2)] [--isa all|scalar|avx2|avx512|neon] [--types F32,Q4_0,..]
+ *               [--shapes 4096x4096,11008x4096] [-T TOKENS] [-r REPS] [--mib MB]
+ * Shapes are n_out x n_in.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/pool.h"
+#include "kernels/dispatch.h"
+#include "kernels/ops.h"
+#include "kernels/types.h"
+
+typedef struct opts {
+    int threads, T, reps;
+    size_t mib;
+    const char *isa, *types, *shapes;
+} opts;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "matvec: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+/* ---- the read-bandwidth ceiling ---- */
+
+typedef struct read_job {
+    const uint64_t *buf;
+    size_t n;
+    uint64_t sums[64];
+} read_job;
+
+/* Thread ith sums its contiguous slice, eight independent lanes. */
+static void read_slice(void *arg, int ith, int nth) {
+    read_job *j = arg;
+    long lo, hi;
+    pool_range((long)(j->n / 8), ith, nth, &lo, &hi);
+    uint64_t s[8] = {0};
+    for (long i = lo; i < hi; i++)
+        for (int k = 0; k < 8; k++) s[k] += j->buf[8 * i + k];
+    j->sums[ith] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+static double read_bandwidth(pool *p, size_t bytes, int reps) {
+    read_job j = {.n = bytes / 8};
+    uint64_t *buf = xmalloc(bytes);
+    for (size_t i = 0; i < j.n; i++) buf[i] = i;
+    j.buf = buf;
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now_s();
+        pool_run(p, read_slice, &j);
+        double dt = now_s() - t0;
+        if (r > 0 && dt < best) best = dt;
+    }
+    free(buf);
+    return (double)bytes / best * 1e-9;
+}
+
+/* ---- one matmul case ---- */
+
+typedef struct mcase {
+    uint32_t type;
+    int n_out, n_in, T, copies;
+    size_t rb, bytes; /* per row, per matrix */
+    uint8_t *w;       /* copies x bytes */
+    float *x, *y, *ref;
+    void *scratch;
+} mcase;
+
+static void case_init(mcase *c, uint32_t type, int n_out, int n_in, int T, size_t mib) {
+    const type_traits *tt = type_get(type);
+    c->type = type, c->n_out = n_out, c->n_in = n_in, c->T = T;
+    c->rb = type_row_size(type, n_in);
+    c->bytes = c->rb * n_out;
+    c->copies = T > 8 ? 1 : (int)((mib << 20) / c->bytes + 1);
+    c->w = xmalloc(c->bytes * c->copies);
+    float *row = xmalloc(sizeof(float) * n_in);
+    srand(1);
+    for (int o = 0; o < n_out; o++) {
+        for (int i = 0; i < n_in; i++) row[i] = (float)rand() / RAND_MAX - 0.5f;
+        tt->from_f32(row, c->w + (size_t)o * c->rb, n_in);
+    }
+    for (int k = 1; k < c->copies; k++) memcpy(c->w + k * c->bytes, c->w, c->bytes);
+    c->x = xmalloc(sizeof(float) * n_in * T);
+    for (int i = 0; i < n_in * T; i++) c->x[i] = (float)rand() / RAND_MAX - 0.5f;
+    c->y = xmalloc(sizeof(float) * n_out * T);
+    c->ref = xmalloc(sizeof(float) * n_out * T);
+    c->scratch = xmalloc(op_matmul_scratch(type, T, n_in) + 1);
+    free(row);
+}
+
+static void case_free(mcase *c) {
+    free(c->w), free(c->x), free(c->y), free(c->ref), free(c->scratch);
+}
+
+static void case_run(pool *p, mcase *c, int copy) {
+    op_matmul(p, c->scratch, c->y, c->w + (size_t)copy * c->bytes, c->type, c->rb, c->x, c->T,
+              c->n_in, c->n_out);
+}
+
+/* The result of the table in use against the scalar table's. */
+static int case_check(pool *p, mcase *c, enum kern_isa isa) {
+    kern_use(KERN_SCALAR);
+    case_run(p, c, 0);
+    memcpy(c->ref, c->y, sizeof(float) * c->n_out * c->T);
+    kern_use(isa);
+    case_run(p, c, 0);
+    double maxref = 0, maxdiff = 0;
+    for (int i = 0; i < c->n_out * c->T; i++) {
+        maxref = fmax(maxref, fabs(c->ref[i]));
+        maxdiff = fmax(maxdiff, fabs(c->y[i] - c->ref[i]));
+    }
+    if (!(maxdiff <= 1e-4 * maxref)) {
+        fprintf(stderr, "matvec: %s %s %dx%d differs from scalar: %g (max |y| %g)\n",
+                kern_get()->name, type_name(c->type), c->n_out, c->n_in, maxdiff, maxref);
+        return 1;
+    }
+    return 0;
+}
+
+/* Best seconds per pass over all copies. */
+static double case_time(pool *p, mcase *c, int reps) {
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now_s();
+        for (int k = 0; k < c->copies; k++) case_run(p, c, k);
+        double dt = now_s() - t0;
+        if (r > 0 && dt < best) best = dt;
+    }
+    return best;
+}
+
+/* ---- driver ---- */
+
+static int parse_opts(int argc, char **argv, opts *o) {
+    *o = (opts){.threads = 0, .T = 1, .reps = 5, .mib = 256, .isa = "all"};
+    o->types = "F32,F16,BF16,Q8_0,Q4_0";
+    o->shapes = "4096x4096,11008x4096";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return 1;
+        if (!strcmp(a, "-t"))
+            o->threads = atoi(v);
+        else if (!strcmp(a, "-T"))
+            o->T = atoi(v);
+        else if (!strcmp(a, "-r"))
+            o->reps = atoi(v);
+        else if (!strcmp(a, "--mib"))
+            o->mib = (size_t)atol(v);
+        else if (!strcmp(a, "--isa"))
+            o->isa = v;
+        else if (!strcmp(a, "--types"))
+            o->types = v;
+        else if (!strcmp(a, "--shapes"))
+            o->shapes = v;
+        else
+            return 1;
+        i++;
+    }
+    return o->T < 1 || o->reps < 1 || o->mib < 1;
+}
+
+static uint32_t type_by_name(const char *name, size_t len) {
+    for (uint32_t t = 0; t < TYPE_COUNT; t++) {
+        const char *n = type_get(t) ? type_name(t) : NULL;
+        if (n && strlen(n) == len && !strncmp(n, name, len) && type_get(t)->supported) return t;
+    }
+    return TYPE_COUNT;
+}
+
+static void print_case(const opts *o, const mcase *c, int nth, double secs, double bw) {
+    double gbs = (double)c->bytes * c->copies / secs * 1e-9;
+    double gflops = 2.0 * c->n_out * c->n_in * c->T * c->copies / secs * 1e-9;
+    printf("%-7s %-5s %5dx%-5d T=%-3d %d thr  %8.3f ms/matmul  %6.1f GB/s  %5.1f%% of read bw  "
+           "%7.1f GFLOP/s\n",
+           kern_get()->name, type_name(c->type), c->n_out, c->n_in, o->T, nth,
+           secs / c->copies * 1e3, gbs, 100.0 * gbs / bw, gflops);
+    fflush(stdout);
+}
+
+/* Every table x type x shape named in o, on a pool of nth threads. */
+static int run_all(const opts *o, int nth, double bw) {
+    pool *p;
+    penny_error err;
+    if (pool_new(nth, &p, &err)) return fprintf(stderr, "matvec: %s\n", err.message), 1;
+    int rc = 0;
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+        const kern_ops *k = kern_ops_for((enum kern_isa)isa);
+        if (!k || (strcmp(o->isa, "all") && strcmp(o->isa, k->name))) continue;
+        for (const char *t = o->types; *t;) {
+            size_t len = strcspn(t, ",");
+            uint32_t type = type_by_name(t, len);
+            for (const char *s = o->shapes; *s && type < TYPE_COUNT;) {
+                int n_out = atoi(s), n_in = atoi(strchr(s, 'x') ? strchr(s, 'x') + 1 : s);
+                mcase c;
+                case_init(&c, type, n_out, n_in, o->T, isa == KERN_SCALAR ? o->mib / 4 : o->mib);
+                if (case_check(p, &c, (enum kern_isa)isa))
+                    rc = 1;
+                else
+                    print_case(o, &c, nth, case_time(p, &c, o->reps), bw);
+                case_free(&c);
+                s += strcspn(s, ",");
+                s += *s == ',';
+            }
+            t += len + (t[len] == ',');
+        }
+    }
+    pool_free(p);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    if (parse_opts(argc, argv, &o)) {
+        fprintf(stderr, "usage: matvec [-t THREADS] [--isa all|scalar|avx2|avx512|neon] "
+                        "[--types F32,Q4_0,..] [--shapes 4096x4096,..] [-T TOKENS] [-r REPS] "
+                        "[--mib MB]\n");
+        return 2;
+    }
+    int rc = 0;
+    for (int nth = 1; nth <= 2; nth++) {
+        if (o.threads && nth != o.threads) continue;
+        pool *p;
+        penny_error err;
+        if (pool_new(nth, &p, &err)) return fprintf(stderr, "matvec: %s\n", err.message), 1;
+        double bw = read_bandwidth(p, (size_t)1 << 30, 5);
+        pool_free(p);
+        printf("read bandwidth, %d thread(s): %.1f GB/s (best of 5 passes over 1 GiB)\n", nth, bw);
+        rc |= run_all(&o, nth, bw);
+    }
+    return rc;
+}

@@ -1,0 +1,101 @@
+/*
+ * dispatch.h - the matrix-multiply kernels of every instruction set behind
+ * one table per instruction set, and the one place that picks the table.
+ *
+ * op_matmul (ops.c) is the only user in the engine: it prepares the
+ * activations once per call in the format the weight type's kernel reads
+ * (kern_act_of), then splits the weight rows over the thread pool and calls
+ * the kernel on tiles of rows x tokens. Every table has the same entries;
+ * an entry an instruction set lacks (NULL) falls back to the scalar table,
+ * whose kernels are the ground truth that tests/test_simd.c checks the
+ * others against. Adding a SIMD kernel for a new type (e.g. Q4_K) means
+ * filling its slot in kern_avx2 / kern_avx512 and, if it reads a new
+ * activation format, adding that format here.
+ *
+ * The table in use is the best one this CPU runs, unless the environment
+ * variable PENNY_CPU=scalar|avx2|avx512|neon forces one (an unknown or
+ * unsupported choice logs a warning and falls back to the best available).
+ */
+#ifndef PENNY_KERNELS_DISPATCH_H
+#define PENNY_KERNELS_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/types.h"
+
+enum kern_isa { KERN_SCALAR, KERN_AVX2, KERN_AVX512, KERN_NEON, KERN_ISA_COUNT };
+
+/* What a weight type's kernels read as activations. */
+enum kern_act {
+    KERN_ACT_F32, /* the f32 rows as given (F32, F16, BF16 and types without a kernel) */
+    KERN_ACT_Q8,  /* rows of act_q8_group (Q8_0 and Q4_0 weights) */
+};
+
+/*
+ * Q8 activations: integer dot products against Q8_0 / Q4_0 weights need the
+ * activations as 8-bit integers too. A row of n activations (n % 32 == 0) is
+ * quantized in blocks of 32, with the Q8_0 formulas except that the scale d
+ * stays f32 (an f16 d would add up to 2^-11 relative error per block for no
+ * gain: activations are quantized once per matmul and never stored):
+ *     d = max |x| / 127,  q = round(x * (1/d)) half away from zero, |q| <= 127
+ *     (q = 0 when d = 0).
+ * Blocks are kept in groups of four, laid out so one 512-bit load fetches
+ * the first halves of four blocks; a row takes ceil(n/128) groups and the
+ * blocks missing from the last group read as zeros (q = 0, d = 0).
+ */
+typedef struct act_q8_group {
+    int8_t lo[64];    /* q of elements 0..15 of blocks 0, 1, 2, 3 */
+    int8_t hi[64];    /* q of elements 16..31 of blocks 0, 1, 2, 3 */
+    float d[16];      /* d of block b in d[4b .. 4b+3] */
+    int32_t nsum[16]; /* nsum[4b] = -(sum of the q of block b); other lanes 0 */
+} act_q8_group;
+
+_Static_assert(sizeof(act_q8_group) == 256, "act_q8_group layout");
+
+/* Writes one row of n activations x in the kernel format (n % 32 == 0). */
+typedef void (*kern_prep_fn)(void *act, const float *x, int n);
+
+/* y[t*ldy + r] = dot(row r of W, activation row t), r < nr, t < nt.
+ * W: nr rows of n elements of the weight type, row_bytes apart.
+ * act: nt prepared activation rows (format kern_act_of(type)), act_bytes
+ * apart. Any nr, nt >= 1; n a multiple of the type's block size. */
+typedef void (*kern_gemm_fn)(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
+                             size_t act_bytes, int n, int nr, int nt);
+
+typedef struct kern_ops {
+    const char *name;              /* "scalar", "avx2", "avx512", "neon" */
+    kern_prep_fn prep_q8;          /* f32 row -> act_q8_group row */
+    kern_gemm_fn gemm[TYPE_COUNT]; /* by weight type; NULL: the scalar one */
+} kern_ops;
+
+/* The table in use (chosen on the first call); never NULL. */
+const kern_ops *kern_get(void);
+/* The table of `isa`, or NULL if it is not compiled in or this CPU lacks
+ * what it needs. */
+const kern_ops *kern_ops_for(enum kern_isa isa);
+/* Makes `isa` the table in use (tests, benchmarks); false if unavailable.
+ * Not safe while a matmul runs. */
+bool kern_use(enum kern_isa isa);
+/* The best table this CPU runs, ignoring PENNY_CPU. */
+enum kern_isa kern_best(void);
+
+enum kern_act kern_act_of(uint32_t type);
+/* Bytes of one prepared activation row of n elements. */
+size_t kern_act_row_bytes(enum kern_act act, int n);
+/* The kernel for `type` in table k, falling back to scalar; NULL for a type
+ * with no kernel anywhere (op_matmul then uses the type's reference dot). */
+kern_gemm_fn kern_gemm(const kern_ops *k, uint32_t type);
+
+/* The per-instruction-set tables (kern_scalar.c, x86/, arm/). */
+extern const kern_ops kern_scalar;
+#if defined(__x86_64__)
+extern const kern_ops kern_avx2;
+extern const kern_ops kern_avx512;
+#endif
+#if defined(__aarch64__)
+extern const kern_ops kern_neon;
+#endif
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * kern_scalar.c - the scalar matmul kernels: the ground truth every SIMD
+ * kernel is tested against, and the fallback on CPUs without one.
+ *
+ * Weights read f32 activations through their type's reference dot
+ * (types_ref.c: double accumulation, nearly the exactly rounded dot).
+ * Q8_0 and Q4_0 weights instead read Q8 activations (dispatch.h): each
+ * block's integer dot sum(w_q * x_q) is exact in int32, and the total
+ * sum over blocks of d_w * d_x * isum is formed in double and rounded once,
+ * so the result is the exactly rounded dot of the dequantized weights with
+ * the dequantized activations (to within a unit or two in the last place).
+ * SIMD kernels compute the same integer sums, bit for bit, and differ only
+ * in how they round the float accumulation.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "base/half.h"
+#include "kernels/dispatch.h"
+
+/* ---- Q8 activations ---- */
+
+/* roundf, clamped; NaN (non-finite input only) gives 0. */
+static int8_t act_round(float v) {
+    float r = roundf(v);
+    if (!(r == r)) return 0;
+    if (r > 127.0f) return 127;
+    if (r < -127.0f) return -127;
+    return (int8_t)r;
+}
+
+/* Quantizes block k (0..3) of group g from 32 values x. */
+static void act_block(act_q8_group *g, int k, const float *x) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        float a = fabsf(x[j]);
+        if (a > amax) amax = a;
+    }
+    float d = amax / 127.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < 32; j++) {
+        int8_t q = act_round(x[j] * id);
+        if (j < 16)
+            g->lo[16 * k + j] = q;
+        else
+            g->hi[16 * k + j - 16] = q;
+        sum += q;
+    }
+    for (int l = 0; l < 4; l++) g->d[4 * k + l] = d;
+    g->nsum[4 * k] = -sum;
+}
+
+static void prep_q8(void *act, const float *x, int n) {
+    act_q8_group *g = act;
+    int nb = n / 32;
+    for (int i = 0; i < (nb + 3) / 4; i++) {
+        memset(&g[i], 0, sizeof g[i]);
+        for (int k = 0; k < 4 && 4 * i + k < nb; k++) act_block(&g[i], k, x + 32 * (4 * i + k));
+    }
+}
+
+/* The q of element j (0..31) of block b of a prepared row. */
+static int act_q(const act_q8_group *a, int b, int j) {
+    const act_q8_group *g = &a[b / 4];
+    int k = b % 4;
+    return j < 16 ? g->lo[16 * k + j] : g->hi[16 * k + j - 16];
+}
+
+static float act_d(const act_q8_group *a, int b) { return a[b / 4].d[4 * (b % 4)]; }
+
+/* ---- dots against Q8 activations ---- */
+
+static float dot_q8_0(const void *row, const act_q8_group *a, int n) {
+    const block_q8_0 *w = row;
+    double sum = 0.0;
+    for (int b = 0; b < n / 32; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < 32; j++) isum += w[b].qs[j] * act_q(a, b, j);
+        sum += (double)half_to_f32(w[b].d) * (double)act_d(a, b) * (double)isum;
+    }
+    return (float)sum;
+}
+
+static float dot_q4_0(const void *row, const act_q8_group *a, int n) {
+    const block_q4_0 *w = row;
+    double sum = 0.0;
+    for (int b = 0; b < n / 32; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++) {
+            isum += ((w[b].qs[j] & 15) - 8) * act_q(a, b, j);
+            isum += ((w[b].qs[j] >> 4) - 8) * act_q(a, b, j + 16);
+        }
+        sum += (double)half_to_f32(w[b].d) * (double)act_d(a, b) * (double)isum;
+    }
+    return (float)sum;
+}
+
+/* ---- gemm: every (row, token) pair, one dot each ---- */
+
+#define GEMM_LOOP(DOT, ACT_T)                                                                      \
+    for (int r = 0; r < nr; r++) {                                                                 \
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;                           \
+        for (int t = 0; t < nt; t++)                                                               \
+            y[(size_t)t * ldy + r] =                                                               \
+                DOT(row, (const ACT_T *)((const uint8_t *)act + t * act_bytes), n);                \
+    }
+
+static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
+                      size_t act_bytes, int n, int nr, int nt) {
+    GEMM_LOOP(dot_q8_0, act_q8_group)
+}
+
+static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
+                      size_t act_bytes, int n, int nr, int nt) {
+    GEMM_LOOP(dot_q4_0, act_q8_group)
+}
+
+/* The reference dot of any type with f32 activations. */
+static void gemm_any(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
+                     size_t act_bytes, int n, int nr, int nt, type_dot_f32_fn dot) {
+    GEMM_LOOP(dot, float)
+}
+
+static void gemm_f32(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
+                     int n, int nr, int nt) {
+    gemm_any(y, ldy, w, rb, act, ab, n, nr, nt, type_get(TYPE_F32)->dot_f32);
+}
+
+static void gemm_f16(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
+                     int n, int nr, int nt) {
+    gemm_any(y, ldy, w, rb, act, ab, n, nr, nt, type_get(TYPE_F16)->dot_f32);
+}
+
+static void gemm_bf16(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
+                      int n, int nr, int nt) {
+    gemm_any(y, ldy, w, rb, act, ab, n, nr, nt, type_get(TYPE_BF16)->dot_f32);
+}
+
+/* Types without an entry here (K-quants so far) are computed by op_matmul
+ * with their reference dot (types.h) on f32 activations. */
+const kern_ops kern_scalar = {
+    .name = "scalar",
+    .prep_q8 = prep_q8,
+    .gemm =
+        {
+            [TYPE_F32] = gemm_f32,
+            [TYPE_F16] = gemm_f16,
+            [TYPE_BF16] = gemm_bf16,
+            [TYPE_Q8_0] = gemm_q8_0,
+            [TYPE_Q4_0] = gemm_q4_0,
+        },
+};

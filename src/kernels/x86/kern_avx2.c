@@ -1,0 +1,346 @@
+/*
+ * kern_avx2.c - AVX2 + FMA + F16C matmul kernels: the path for x86-64 CPUs
+ * without (usable) AVX-512, Haswell onwards.
+ *
+ * Same structure as kern_avx512.c (tiles of TR rows x TC tokens, tokens
+ * outer, each weight group decoded once per tile), in 256-bit registers:
+ * a four-block group of act_q8_group is two halves of two blocks each.
+ * Integer dots use vpmaddubsw (unsigned x signed bytes -> pairs summed to
+ * saturating int16) and vpmaddwd against ones (-> int32 lanes, the lanes of
+ * vpdpbusd). Nothing can saturate: Q4_0 nibbles (0..15) times |q| <= 127
+ * gives at most 3810 per pair; Q8_0 uses |w| (<= 128) times q * sign(w),
+ * at most 32512 per pair. Q4_0 then subtracts 8 * sum(q) through the
+ * activation's nsum lanes, as on AVX-512, so every block's integer dot
+ * equals the scalar one.
+ */
+#include <string.h>
+
+#include "base/half.h"
+#include "kernels/dispatch.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx2,fma,f16c")))
+#define TGT_INLINE TGT static inline __attribute__((always_inline))
+
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
+enum { TR = 2, TC = 2 }; /* 16 registers: a smaller tile than AVX-512 */
+
+/* ---- Q8 activations ---- */
+
+/* roundf of each lane, clamped to [-127, 127], NaN to 0 (see kern_avx512.c). */
+TGT_INLINE __m256 round_away(__m256 v) {
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+    __m256 frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+    __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    __m256 r = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_set1_ps(1.0f), sign)));
+    r = _mm256_max_ps(_mm256_min_ps(r, _mm256_set1_ps(127.0f)), _mm256_set1_ps(-127.0f));
+    return _mm256_and_ps(r, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+}
+
+TGT_INLINE float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+TGT_INLINE int hsum8i(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+TGT_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 16 int32 lanes (two registers) to 16 saturated bytes. */
+TGT_INLINE __m128i pack16(__m256i a, __m256i b) {
+    __m256i w = _mm256_packs_epi32(a, b); /* a0-3 b0-3 | a4-7 b4-7 */
+    __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
+    __m128i bytes = _mm_packs_epi16(lo, hi); /* a0-3 b0-3 a4-7 b4-7 */
+    return _mm_shuffle_epi32(bytes, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Block k of group g from 32 floats: the scalar act_block's float ops. */
+TGT static void act_block(act_q8_group *g, int k, const float *x) {
+    __m256 v[4], absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        m = _mm256_max_ps(m, _mm256_and_ps(v[i], absmask));
+    }
+    float amax = hmax8(m);
+    float d = amax / 127.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i q[4];
+    for (int i = 0; i < 4; i++)
+        q[i] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(v[i], _mm256_set1_ps(id))));
+    _mm_storeu_si128((__m128i *)(g->lo + 16 * k), pack16(q[0], q[1]));
+    _mm_storeu_si128((__m128i *)(g->hi + 16 * k), pack16(q[2], q[3]));
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    g->nsum[4 * k] = -hsum8i(s);
+    _mm_storeu_ps(g->d + 4 * k, _mm_set1_ps(d));
+}
+
+TGT static void prep_q8(void *act, const float *x, int n) {
+    act_q8_group *g = act;
+    int nb = n / 32;
+    for (int i = 0; i < (nb + 3) / 4; i++) {
+        memset(&g[i], 0, sizeof g[i]);
+        for (int k = 0; k < 4 && 4 * i + k < nb; k++) act_block(&g[i], k, x + 32 * (4 * i + k));
+    }
+}
+
+/* ---- quantized weights: one group of four blocks, decoded ---- */
+
+/* Half h holds blocks 2h, 2h+1. Q4_0: u = nibbles, s unused. Q8_0: u = |w|,
+ * s = w (its signs go onto the activations). */
+typedef struct wgroup {
+    __m256i u[2][2], s[2][2]; /* [half][first or second 16 of each block] */
+    __m256 d[2];              /* d of block 2h+b in lanes 4b..4b+3 of d[h] */
+} wgroup;
+
+/* The four f16 scales at p + stride*b, expanded to two registers. */
+TGT_INLINE void group_scales(__m256 d[2], const uint8_t *p, size_t stride) {
+    uint16_t h[4];
+    for (int b = 0; b < 4; b++) memcpy(&h[b], p + stride * b, 2);
+    __m128 f =
+        _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, (short)h[3], (short)h[2], (short)h[1], (short)h[0]));
+    __m256 f8 = _mm256_castps128_ps256(f);
+    d[0] = _mm256_permutevar8x32_ps(f8, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+    d[1] = _mm256_permutevar8x32_ps(f8, _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3));
+}
+
+TGT_INLINE __m256i load2x16(const uint8_t *a, const uint8_t *b) {
+    return _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b),
+                            _mm_loadu_si128((const __m128i *)a));
+}
+
+TGT_INLINE wgroup q4_0_group(const uint8_t *p) {
+    wgroup g;
+    __m256i m4 = _mm256_set1_epi8(15);
+    for (int h = 0; h < 2; h++) {
+        __m256i v = load2x16(p + 36 * h + 2, p + 36 * h + 20);
+        g.u[h][0] = _mm256_and_si256(v, m4);
+        g.u[h][1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        g.s[h][0] = g.s[h][1] = _mm256_setzero_si256();
+    }
+    group_scales(g.d, p, 18);
+    return g;
+}
+
+TGT_INLINE wgroup q8_0_group(const uint8_t *p) {
+    wgroup g;
+    for (int h = 0; h < 2; h++)
+        for (int e = 0; e < 2; e++) {
+            g.s[h][e] = load2x16(p + 68 * h + 2 + 16 * e, p + 68 * h + 36 + 16 * e);
+            g.u[h][e] = _mm256_abs_epi8(g.s[h][e]);
+        }
+    group_scales(g.d, p, 34);
+    return g;
+}
+
+/* int32 lanes of one half: Q4_0 nibbles x q, pairs of int16 added first
+ * (no overflow: 4 * 3810), then the -8 * sum(q) correction. */
+TGT_INLINE __m256i half_q4_0(const wgroup *w, int h, __m256i alo, __m256i ahi, __m256i nsum) {
+    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w->u[h][0], alo),
+                                 _mm256_maddubs_epi16(w->u[h][1], ahi));
+    __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    return _mm256_add_epi32(s, _mm256_slli_epi32(nsum, 3));
+}
+
+/* int32 lanes of one half: Q8_0 |w| x (q * sign w); int16 pairs near the
+ * int16 limit, so each product set widens on its own. */
+TGT_INLINE __m256i half_q8_0(const wgroup *w, int h, __m256i alo, __m256i ahi, __m256i nsum) {
+    (void)nsum;
+    __m256i one = _mm256_set1_epi16(1);
+    __m256i a = _mm256_maddubs_epi16(w->u[h][0], _mm256_sign_epi8(alo, w->s[h][0]));
+    __m256i b = _mm256_maddubs_epi16(w->u[h][1], _mm256_sign_epi8(ahi, w->s[h][1]));
+    return _mm256_add_epi32(_mm256_madd_epi16(a, one), _mm256_madd_epi16(b, one));
+}
+
+#define QTILE(NAME, LOAD, HALF, GB, R, C)                                                          \
+    TGT static void NAME##_##R##x##C(float *y, size_t ldy, const uint8_t *w, size_t rb,            \
+                                     const uint8_t *act, size_t ab, int ng, int tail) {            \
+        __m256 acc[R][C];                                                                          \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] =          \
+            _mm256_setzero_ps();                                                                   \
+        for (int g = 0; g <= ng; g++) {                                                            \
+            wgroup wg[R];                                                                          \
+            if (g == ng) {                                                                         \
+                if (!tail) break;                                                                  \
+                UNROLL for (int r = 0; r < R; r++) {                                               \
+                    uint8_t buf[GB] = {0};                                                         \
+                    memcpy(buf, w + r * rb + (size_t)g * GB, (size_t)tail * (GB / 4));             \
+                    wg[r] = LOAD(buf);                                                             \
+                }                                                                                  \
+            } else {                                                                               \
+                UNROLL for (int r = 0; r < R; r++) wg[r] = LOAD(w + r * rb + (size_t)g * GB);      \
+            }                                                                                      \
+            UNROLL for (int c = 0; c < C; c++) {                                                   \
+                const act_q8_group *a = (const act_q8_group *)(act + c * ab) + g;                  \
+                for (int h = 0; h < 2; h++) {                                                      \
+                    __m256i alo = _mm256_loadu_si256((const __m256i *)(a->lo + 32 * h));           \
+                    __m256i ahi = _mm256_loadu_si256((const __m256i *)(a->hi + 32 * h));           \
+                    __m256i ns = _mm256_loadu_si256((const __m256i *)(a->nsum + 8 * h));           \
+                    __m256 ad = _mm256_loadu_ps(a->d + 8 * h);                                     \
+                    UNROLL for (int r = 0; r < R; r++) {                                           \
+                        __m256i s = HALF(&wg[r], h, alo, ahi, ns);                                 \
+                        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),                         \
+                                                    _mm256_mul_ps(wg[r].d[h], ad), acc[r][c]);     \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] =     \
+            hsum8(acc[r][c]);                                                                      \
+    }
+
+typedef void (*qtile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, const uint8_t *act,
+                         size_t ab, int ng, int tail);
+
+#define QTILES(NAME, LOAD, HALF, GB)                                                               \
+    QTILE(NAME, LOAD, HALF, GB, 2, 1)                                                              \
+    QTILE(NAME, LOAD, HALF, GB, 2, 2)                                                              \
+    QTILE(NAME, LOAD, HALF, GB, 1, 1)                                                              \
+    QTILE(NAME, LOAD, HALF, GB, 1, 2)                                                              \
+    static const qtile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2},                         \
+                                                 {NAME##_2x1, NAME##_2x2}};
+
+QTILES(q4_0, q4_0_group, half_q4_0, 72)
+QTILES(q8_0, q8_0_group, half_q8_0, 136)
+
+static void qgemm(const qtile_fn tiles[2][TC], float *y, size_t ldy, const uint8_t *w, size_t rb,
+                  const uint8_t *act, size_t ab, int n, int nr, int nt) {
+    int nb = n / 32, ng = nb / 4, tail = nb % 4;
+    for (int t = 0; t < nt; t += TC) {
+        int c = nt - t < TC ? nt - t : TC, r = 0;
+        for (; r + TR <= nr; r += TR)
+            tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, w + r * rb, rb, act + t * ab, ab, ng,
+                            tail);
+        for (; r < nr; r++)
+            tiles[0][c - 1](y + (size_t)t * ldy + r, ldy, w + r * rb, rb, act + t * ab, ab, ng,
+                            tail);
+    }
+}
+
+static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
+                      int n, int nr, int nt) {
+    qgemm(q4_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
+}
+
+static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
+                      int n, int nr, int nt) {
+    qgemm(q8_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
+}
+
+/* ---- F32 / F16 / BF16 weights x f32 activations ---- */
+
+TGT_INLINE __m256 load_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)p); }
+TGT_INLINE __m256 load_f16(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+TGT_INLINE __m256 load_bf16(const uint8_t *p) {
+    __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+static float val_f32(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+static float val_f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return half_to_f32(h);
+}
+static float val_bf16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return bf16_to_f32(h);
+}
+
+/* 8 values at a time, two accumulators per (row, token) so that one
+ * FMA chain's latency does not bound a single-token pass; scalar tail. */
+#define FTILE(NAME, LOADV, VAL, ES, R, C)                                                          \
+    TGT static void NAME##_##R##x##C(float *y, size_t ldy, const uint8_t *w, size_t rb,            \
+                                     const uint8_t *act, size_t ab, int n) {                       \
+        __m256 acc[R][C][2];                                                                       \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c][0] =       \
+            acc[r][c][1] = _mm256_setzero_ps();                                                    \
+        int i = 0;                                                                                 \
+        for (; i + 16 <= n; i += 16) {                                                             \
+            UNROLL for (int e = 0; e < 2; e++) {                                                   \
+                __m256 wv[R];                                                                      \
+                UNROLL for (int r = 0; r < R; r++) wv[r] =                                         \
+                    LOADV(w + r * rb + (size_t)(i + 8 * e) * ES);                                  \
+                UNROLL for (int c = 0; c < C; c++) {                                               \
+                    __m256 xv = _mm256_loadu_ps((const float *)(act + c * ab) + i + 8 * e);        \
+                    UNROLL for (int r = 0; r < R; r++) acc[r][c][e] =                              \
+                        _mm256_fmadd_ps(wv[r], xv, acc[r][c][e]);                                  \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {                    \
+            const float *x = (const float *)(act + c * ab);                                        \
+            float tail = 0.0f;                                                                     \
+            for (int j = i; j < n; j++) tail += VAL(w + r * rb + (size_t)j * ES) * x[j];           \
+            y[c * ldy + r] = hsum8(_mm256_add_ps(acc[r][c][0], acc[r][c][1])) + tail;              \
+        }                                                                                          \
+    }
+
+typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, const uint8_t *act,
+                         size_t ab, int n);
+
+#define FTILES(NAME, LOADV, VAL, ES)                                                               \
+    FTILE(NAME, LOADV, VAL, ES, 2, 1)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 2, 2)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 1, 1)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 1, 2)                                                              \
+    static const ftile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2},                         \
+                                                 {NAME##_2x1, NAME##_2x2}};                        \
+    static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
+                            size_t ab, int n, int nr, int nt) {                                    \
+        for (int t = 0; t < nt; t += TC) {                                                         \
+            int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
+            const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
+            for (; r + TR <= nr; r += TR)                                                          \
+                NAME##_tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
+                                       rb, a, ab, n);                                              \
+            for (; r < nr; r++)                                                                    \
+                NAME##_tiles[0][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
+                                       rb, a, ab, n);                                              \
+        }                                                                                          \
+    }
+
+FTILES(f32, load_f32, val_f32, 4)
+FTILES(f16, load_f16, val_f16, 2)
+FTILES(bf16, load_bf16, val_bf16, 2)
+
+const kern_ops kern_avx2 = {
+    .name = "avx2",
+    .prep_q8 = prep_q8,
+    .gemm =
+        {
+            [TYPE_F32] = gemm_f32,
+            [TYPE_F16] = gemm_f16,
+            [TYPE_BF16] = gemm_bf16,
+            [TYPE_Q8_0] = gemm_q8_0,
+            [TYPE_Q4_0] = gemm_q4_0,
+        },
+};
+
+#endif
