@@ -18,6 +18,7 @@ Faults are switched on by ROOT/control.json, re-read on every request:
   {"token": "T"}                   the Hub endpoints require "Authorization: Bearer T"
   {"extra": {"ORG/REPO": [{"path", "size", "sha256"}]}}  extra listing entries (no content)
   {"page_size": N}                 listing pages of N entries
+  {"cdn_host": "localhost"}        resolve redirects to that host name (a "CDN" elsewhere)
 Every request is appended to the log as: METHOD<TAB>PATH<TAB>RANGE<TAB>AUTH<TAB>STATUS,
 where AUTH is none, ok or bad (the token itself is never written).
 
@@ -162,6 +163,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, "EntryNotFound", "Entry not found")
         sha = sha256_of(p)
         loc = "/cdn/%s/%s/%s" % (org, repo, urllib.parse.quote(path))
+        if ctl.get("cdn_host"):  # another host name for the same server, as a real CDN would be
+            loc = "http://%s:%d%s" % (ctl["cdn_host"], self.server.server_address[1], loc)
         self.reply(302, b"", [("Location", loc), ("X-Linked-Etag", '"%s"' % sha),
                               ("X-Linked-Size", str(os.path.getsize(p))), ("ETag", '"%s"' % sha),
                               ("X-Repo-Commit", "0" * 40)])

@@ -29,7 +29,7 @@ S="$T/store"
 M="$S/models"
 export PENNY_HOME="$S"
 unset HF_TOKEN XDG_CACHE_HOME http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-export no_proxy=127.0.0.1 NO_PROXY=127.0.0.1
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 : > "$LOG"
 
 # ---- the Hub's repositories ----
@@ -55,7 +55,7 @@ ctl '{"page_size": 2}' # every listing comes in pages: the Link header is follow
 "$PY" "$HERE/hub_server.py" "$H" "$LOG" "$T/port" &
 SRV=$!
 i=0
-while [ ! -s "$T/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+while [ ! -s "$T/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 [ -s "$T/port" ] || { echo "FAILED: the test server did not start"; exit 1; }
 export PENNY_HF_ENDPOINT="http://127.0.0.1:$(cat "$T/port")"
 
@@ -196,7 +196,7 @@ ctl '{"page_size": 2}'
 
 # ---- 7. HF_TOKEN ----
 TOKEN=hf_penny_SECRET_4242
-ctl "{\"token\": \"$TOKEN\"}"
+ctl "{\"token\": \"$TOKEN\", \"cdn_host\": \"localhost\"}"
 ! pull org1/gated-GGUF:Q8_0 && has "access denied (HTTP 401)" && has "needs HF_TOKEN" &&
     ok "gated repo without a token: says HF_TOKEN is needed" || bad "401: $(cat "$T/err")"
 ! HF_TOKEN=hf_wrong pull org1/gated-GGUF:Q8_0 && has "refused HF_TOKEN" &&
@@ -207,6 +207,8 @@ if HF_TOKEN=$TOKEN pull org1/gated-GGUF:Q8_0 &&
     [ "$(grep '/resolve/main/g-Q8_0.gguf' "$LOG" | grep -c '	ok	302')" -eq 1 ]; then
     ok "HF_TOKEN sent as a bearer token (server checked it)"
 else bad "token: $(cat "$T/err")"; fi
+grep -q "GET	/cdn/org1/gated-GGUF/g-Q8_0.gguf	-	none	200" "$LOG" &&
+    ok "the token is not sent on to the CDN host after the redirect" || bad "token sent to the CDN"
 HF_TOKEN=$TOKEN "$P" pull -q org1/gated-GGUF:Q8_0 > "$T/out2" 2> "$T/err2"
 if grep -rq "$TOKEN" "$T/out" "$T/err" "$T/err.wrong" "$T/out2" "$T/err2" "$S" "$LOG"; then
     bad "the token was printed or stored"
