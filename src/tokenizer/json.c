@@ -48,8 +48,8 @@ static penny_status unsupported(const jload *j, const char *field, const char *w
                    field, what);
 }
 
-/* Reads and parses a whole JSON file. */
-static penny_status parse_file(const char *path, cJSON **out, penny_error *err) {
+/* Reads a whole file into a malloc'd buffer. */
+static penny_status read_file(const char *path, char **out, size_t *len, penny_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return err_set(err, PENNY_ERR_IO, "%s: cannot open", path);
     size_t cap = 1 << 16, n = 0;
@@ -67,11 +67,18 @@ static penny_status parse_file(const char *path, cJSON **out, penny_error *err) 
         free(buf);
         return err_set(err, PENNY_ERR_IO, "%s: read error", path);
     }
+    *out = buf;
+    *len = n;
+    return PENNY_OK;
+}
+
+static penny_status parse_text(const char *name, const char *text, size_t n, cJSON **out,
+                               penny_error *err) {
     const char *end = NULL;
-    *out = cJSON_ParseWithLengthOpts(buf, n, &end, false);
-    size_t at = end ? (size_t)(end - buf) : 0;
-    free(buf);
-    if (!*out) return err_set(err, PENNY_ERR_FORMAT, "%s: invalid JSON near byte %zu", path, at);
+    *out = cJSON_ParseWithLengthOpts(text, n, &end, false);
+    if (!*out)
+        return err_set(err, PENNY_ERR_FORMAT, "%s: invalid JSON near byte %zu", name,
+                       end ? (size_t)(end - text) : (size_t)0);
     return PENNY_OK;
 }
 
@@ -418,31 +425,57 @@ static penny_status read_config(jload *j, const cJSON *root, const cJSON *cfg) {
     return PENNY_OK;
 }
 
-penny_status tok_new_json(const char *json_path, const char *config_path, tokenizer **out,
-                          penny_error *err) {
-    *out = NULL;
-    cJSON *root = NULL, *cfg = NULL;
+/* Builds the tokenizer from parsed files (cfg may be NULL). */
+static penny_status build(const char *name, const char *cfg_name, const cJSON *root,
+                          const cJSON *cfg, tokenizer **out, penny_error *err) {
     tokenizer *t = calloc(1, sizeof *t);
     if (!t) return err_set(err, PENNY_ERR_NOMEM, "tokenizer: out of memory");
     t->bos = t->eos = t->unk = t->eot = t->eom = t->pad = -1;
-    jload j = {json_path, t, false, false, false, err};
-    penny_status rc = parse_file(json_path, &root, err);
-    if (!rc && config_path) rc = parse_file(config_path, &cfg, err);
-    if (!rc) rc = read_model(&j, root);
+    jload j = {name, t, false, false, false, err};
+    penny_status rc = read_model(&j, root);
     if (!rc && cfg) {
-        j.path = config_path;
+        j.path = cfg_name;
         rc = read_config(&j, root, cfg);
     }
     if (!rc) rc = tok_build_tables(t, err);
-    cJSON_Delete(root);
-    cJSON_Delete(cfg);
     if (rc) {
         tok_free(t);
         return rc;
     }
-    log_msg(LOG_INFO, "%s: %s vocabulary, %d tokens, %d special", json_path,
+    log_msg(LOG_INFO, "%s: %s vocabulary, %d tokens, %d special", name,
             t->kind == TOK_SPM ? "SentencePiece-style BPE" : "byte-level BPE", t->n_vocab,
             t->n_special);
     *out = t;
     return PENNY_OK;
+}
+
+penny_status tok_new_json_text(const char *json, size_t len, const char *config, size_t config_len,
+                               tokenizer **out, penny_error *err) {
+    *out = NULL;
+    cJSON *root = NULL, *cfg = NULL;
+    penny_status rc = parse_text("tokenizer.json", json, len, &root, err);
+    if (!rc && config) rc = parse_text("tokenizer_config.json", config, config_len, &cfg, err);
+    if (!rc) rc = build("tokenizer.json", "tokenizer_config.json", root, cfg, out, err);
+    cJSON_Delete(root);
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+penny_status tok_new_json(const char *json_path, const char *config_path, tokenizer **out,
+                          penny_error *err) {
+    *out = NULL;
+    cJSON *root = NULL, *cfg = NULL;
+    char *text = NULL;
+    size_t n = 0;
+    penny_status rc = read_file(json_path, &text, &n, err);
+    if (!rc) rc = parse_text(json_path, text, n, &root, err);
+    free(text);
+    text = NULL;
+    if (!rc && config_path && !(rc = read_file(config_path, &text, &n, err)))
+        rc = parse_text(config_path, text, n, &cfg, err);
+    free(text);
+    if (!rc) rc = build(json_path, config_path, root, cfg, out, err);
+    cJSON_Delete(root);
+    cJSON_Delete(cfg);
+    return rc;
 }

@@ -42,6 +42,9 @@ penny_status tok_new(const gguf_file *g, tokenizer **out, penny_error *err);
  * and the field. */
 penny_status tok_new_json(const char *json_path, const char *config_path, tokenizer **out,
                           penny_error *err);
+/* The same from the files' contents (config may be NULL). */
+penny_status tok_new_json_text(const char *json, size_t len, const char *config, size_t config_len,
+                               tokenizer **out, penny_error *err);
 void tok_free(tokenizer *t);
 
 int tok_n_vocab(const tokenizer *t);
