@@ -53,6 +53,20 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libpenny.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libpenny.a $(LDFLAGS) $(LDLIBS)
 
+# Data-parallel training over Open MPI (docs/training.md): when mpicc is
+# present, `make` also builds build/penny-mpi, the same CLI with the MPI
+# all-reduce (src/train/dist.c compiled with PENNY_MPI) linked in ahead of
+# libpenny's single-process stand-in. Nothing else needs MPI.
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+all: $(BUILD)/penny-mpi
+endif
+$(BUILD)/obj/dist_mpi.o: src/train/dist.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) -DPENNY_MPI -MMD -MP -c $< -o $@
+$(BUILD)/penny-mpi: $(CLI_OBJ) $(BUILD)/obj/dist_mpi.o $(BUILD)/libpenny.a
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/obj/dist_mpi.o $(BUILD)/libpenny.a $(LDFLAGS) $(LDLIBS)
+
 # Benchmarks (never part of CI): build/bench/matvec, build/bench/bw, ...
 bench: $(BENCH_BIN)
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libpenny.a

@@ -164,8 +164,8 @@ static int progress(const penny_train_progress *p, void *user) {
     if (p->done) {
         printf("final step %ld: train loss %.4f, eval loss %.4f, eval bpb %.4f\n", p->step, p->loss,
                v->last_eval, v->last_bpb);
-        printf("parameters %lld, weights checksum %016llx\n", p->n_params,
-               (unsigned long long)p->weights_checksum);
+        printf("parameters %lld, processes %d, weights checksum %016llx\n", p->n_params,
+               p->world, (unsigned long long)p->weights_checksum);
         fflush(stdout);
     }
     if (stop_requested)
