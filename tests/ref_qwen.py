@@ -15,6 +15,7 @@ independent tests/pygguf.py:
 - qwen3moe: qwen3 attention, experts instead of the dense FFN (softmax,
   top k, renormalised).
 - llama with expert_count: Mixtral's experts (ref_moe), adjacent-pair rope.
+  A selection bias (exp_probs_b, DeepSeek-V3's) is honoured when a file has one.
 
 YaRN (arXiv 2309.00071), when the file asks for it: per-pair frequencies as
 in ref_deepseek2.yarn_inv_freq, and the rotated dims of q and k scaled by
@@ -90,7 +91,8 @@ class DecoderRef:
         L["q_norm"], L["k_norm"] = opt("attn_q_norm.weight"), opt("attn_k_norm.weight")
         if self.n_expert:
             L["moe"] = {"router": t("ffn_gate_inp.weight"), "gate": t("ffn_gate_exps.weight"),
-                        "up": t("ffn_up_exps.weight"), "down": t("ffn_down_exps.weight")}
+                        "up": t("ffn_up_exps.weight"), "down": t("ffn_down_exps.weight"),
+                        "bias": opt("exp_probs_b.bias")}
         else:
             L["ffn"] = [t(n + ".weight") for n in ["ffn_gate", "ffn_up", "ffn_down"]]
         return L

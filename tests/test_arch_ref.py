@@ -16,7 +16,8 @@ experts, and for deepseek2 q_lora on and off, split attn_k_b/attn_v_b and
 legacy attn_kv_b, softmax and sigmoid gating, selection bias, expert groups,
 shared experts, dense leading layers, weight normalisation and scaling -
 each deepseek2 model through both the absorbed and the naive latent
-attention. F32 and Q8_0 weights; several batch sizes and thread counts.
+attention. Two models force the routing (a selection bias) and fill every
+other expert with NaN: finite logits show those experts are never used. F32 and Q8_0 weights; several batch sizes and thread counts.
 
 Then: `penny info` reports parameters (total / active, checked against the
 file's tensors) and KV bytes per token, which for deepseek2 must equal
@@ -82,6 +83,11 @@ CASES = [
                 "--groups-used", "2", "--norm-w", "1", "--layers", "3", "--dense-lead", "2",
                 "--yarn", "8", "--yarn-orig", "16", "--yarn-log-mul", "0.1", "--heads", "2"],
      MLA + [["--mla", "naive", "--batch", "3", "--threads", "1"]]),
+    ("deepseek2 F32 sigmoid, experts 2..7 NaN (never computed)",
+     DS + ["--gating", "2", "--route-only", "2", "--norm-w", "1"], MLA + [["--batch", "5"]]),
+    ("qwen3moe F32 experts 3..7 NaN (never computed), top-3",
+     ["--arch", "qwen3moe", "--experts", "8", "--experts-used", "3", "--ff-exp", "32",
+      "--route-only", "3"], [[], ["--batch", "7"]]),
     ("deepseek2 Q8_0 q_lora, k_b/v_b, softmax groups 2/1, untied",
      DS + ["--type", "Q8_0", "--q-lora", "64", "--groups", "2", "--groups-used", "1",
            "--untied", "--heads", "8"], MLA),

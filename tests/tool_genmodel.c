@@ -17,6 +17,7 @@
  *   experts:  [--experts N --experts-used K] [--ff-exp N] [--shared N]
  *             [--groups G --groups-used g] [--dense-lead N] [--gating 1|2]
  *             [--probs-bias] [--norm-w 0|1] [--w-scale F]
+ *             [--route-only K] (bias forces experts < K; the others are NaN, F32 only)
  *   deepseek2: [--q-lora N] [--kv-lora N] [--qk-nope N] [--v-head N] [--legacy-kvb]
  *             (--rope-dims is the rope part, qk_rope)
  *   YaRN:     [--yarn FACTOR] [--yarn-orig N] [--yarn-log-mul F]
@@ -41,6 +42,7 @@ typedef struct gen_opts {
     uint64_t seed;
     long dim, layers, heads, kv_heads, head_dim, ff, vocab, ctx, rope_dims;
     long experts, experts_used, ff_exp, shared, groups, groups_used, dense_lead, gating, norm_w;
+    long route_only; /* > 0: exp_probs_b forces experts 0..route_only-1, the others are NaN */
     long q_lora, kv_lora, qk_nope, v_head, yarn_orig;
     double rope_base, rope_linear;      /* rope_linear 0: no scaling */
     double w_scale, yarn, yarn_log_mul; /* 0: key not written */
@@ -79,17 +81,18 @@ static double rng_gauss(uint64_t *s) {
 /* ---- options ---- */
 
 static int usage(const char *argv0) {
-    fprintf(stderr,
-            "usage: %s OUT.gguf [--arch llama|qwen2|qwen3|qwen3moe|deepseek2]\n"
-            "  [--type F32|F16|BF16|Q8_0|Q4_0] [--seed N] [--dim 64] [--layers 2] [--heads 8]\n"
-            "  [--kv-heads 2] [--head-dim N] [--ff 96] [--vocab 320] [--ctx 256]\n"
-            "  [--rope-base 10000] [--rope-dims N] [--rope-linear FACTOR] [--rope-freqs]\n"
-            "  [--untied] [--bias] [--experts N --experts-used K] [--ff-exp N] [--shared N]\n"
-            "  [--groups G --groups-used g] [--dense-lead N] [--gating 1|2] [--probs-bias]\n"
-            "  [--norm-w 0|1] [--w-scale F] [--q-lora N] [--kv-lora N] [--qk-nope N]\n"
-            "  [--v-head N] [--legacy-kvb] [--yarn FACTOR] [--yarn-orig N] [--yarn-log-mul F]\n"
-            "  [--set-u32 KEY=N] [--set-f32 KEY=F] [--omit-key KEY] [--drop TENSOR]\n",
-            argv0);
+    fprintf(
+        stderr,
+        "usage: %s OUT.gguf [--arch llama|qwen2|qwen3|qwen3moe|deepseek2]\n"
+        "  [--type F32|F16|BF16|Q8_0|Q4_0] [--seed N] [--dim 64] [--layers 2] [--heads 8]\n"
+        "  [--kv-heads 2] [--head-dim N] [--ff 96] [--vocab 320] [--ctx 256]\n"
+        "  [--rope-base 10000] [--rope-dims N] [--rope-linear FACTOR] [--rope-freqs]\n"
+        "  [--untied] [--bias] [--experts N --experts-used K] [--ff-exp N] [--shared N]\n"
+        "  [--groups G --groups-used g] [--dense-lead N] [--gating 1|2] [--probs-bias]\n"
+        "  [--norm-w 0|1] [--w-scale F] [--route-only K] [--q-lora N] [--kv-lora N] [--qk-nope N]\n"
+        "  [--v-head N] [--legacy-kvb] [--yarn FACTOR] [--yarn-orig N] [--yarn-log-mul F]\n"
+        "  [--set-u32 KEY=N] [--set-f32 KEY=F] [--omit-key KEY] [--drop TENSOR]\n",
+        argv0);
     return 2;
 }
 
@@ -127,12 +130,14 @@ static long *long_flag(gen_opts *o, const char *f) {
         "--dim",    "--layers",  "--heads",       "--kv-heads",   "--head-dim",     "--ff",
         "--vocab",  "--ctx",     "--rope-dims",   "--experts",    "--experts-used", "--ff-exp",
         "--shared", "--groups",  "--groups-used", "--dense-lead", "--gating",       "--norm-w",
-        "--q-lora", "--kv-lora", "--qk-nope",     "--v-head",     "--yarn-orig"};
-    long *dst[] = {&o->dim,          &o->layers, &o->heads,    &o->kv_heads,  &o->head_dim,
-                   &o->ff,           &o->vocab,  &o->ctx,      &o->rope_dims, &o->experts,
-                   &o->experts_used, &o->ff_exp, &o->shared,   &o->groups,    &o->groups_used,
-                   &o->dense_lead,   &o->gating, &o->norm_w,   &o->q_lora,    &o->kv_lora,
-                   &o->qk_nope,      &o->v_head, &o->yarn_orig};
+        "--q-lora", "--kv-lora", "--qk-nope",     "--v-head",     "--yarn-orig",    "--route-only"};
+    long *dst[] = {&o->dim,          &o->layers, &o->heads,     &o->kv_heads,  &o->head_dim,
+                   &o->ff,           &o->vocab,  &o->ctx,       &o->rope_dims, &o->experts,
+                   &o->experts_used, &o->ff_exp, &o->shared,    &o->groups,    &o->groups_used,
+                   &o->dense_lead,   &o->gating, &o->norm_w,    &o->q_lora,    &o->kv_lora,
+                   &o->qk_nope,      &o->v_head, &o->yarn_orig, &o->route_only};
+    _Static_assert(sizeof names / sizeof names[0] == sizeof dst / sizeof dst[0],
+                   "one target per flag");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(f, names[i])) return dst[i];
     return NULL;
@@ -239,6 +244,9 @@ static const char *check_opts(const gen_opts *o) {
         return "dim, ff, ff-exp and heads*head_dim must be multiples of the type's block size";
     if (o->experts && (!o->experts_used || o->experts_used > o->experts))
         return "--experts-used must be in 1..--experts";
+    if (o->route_only && (o->route_only < o->experts_used || o->route_only > o->experts ||
+                          o->probs_bias || o->type != TYPE_F32))
+        return "--route-only K: experts-used <= K <= experts, F32, without --probs-bias";
     if (is_arch(o, "deepseek2") &&
         (!o->kv_lora || !o->rope_dims || !o->qk_nope || !o->v_head || o->kv_lora % bs ||
          o->q_lora % bs || o->qk_nope % bs || (o->heads * o->v_head) % bs))
@@ -386,14 +394,41 @@ static int add_mla(gen_state *st, int l) {
     return add_named(st, l, "attn_output", "weight", o->heads * o->v_head, o->dim, 1);
 }
 
+/* --route-only K: a selection bias of +10 for experts below K and -10 for
+ * the rest decides the routing whatever the router says (scores are < 1),
+ * and the other experts' weights are NaN: any use of them shows. */
+static int add_forced_routing(gen_state *st, int l) {
+    const gen_opts *o = st->o;
+    char name[64];
+    int64_t E = o->experts;
+    float *b = malloc(sizeof(float) * (size_t)E);
+    if (!b) return -1;
+    for (int64_t e = 0; e < E; e++) b[e] = e < o->route_only ? 10.0f : -10.0f;
+    snprintf(name, sizeof name, "blk.%d.exp_probs_b.bias", l);
+    return add_tensor(st, name, TYPE_F32, 1, &E, b);
+}
+
+static int add_experts(gen_state *st, int l, const char *what, int64_t n_in, int64_t n_out) {
+    const gen_opts *o = st->o;
+    char name[64];
+    int64_t per = n_in * n_out;
+    float *f = gauss_floats(st, (size_t)(per * o->experts), 1.0 / sqrt((double)n_in));
+    if (!f) return -1;
+    if (o->route_only)
+        for (int64_t i = o->route_only * per; i < o->experts * per; i++) f[i] = NAN;
+    snprintf(name, sizeof name, "blk.%d.%s.weight", l, what);
+    return add_floats(st, name, o->type, n_in, n_out, o->experts, f);
+}
+
 static int add_moe(gen_state *st, int l) {
     const gen_opts *o = st->o;
     int64_t E = o->experts, f = expert_ff(o), sh = f * o->shared;
     if (add_named(st, l, "ffn_gate_inp", "weight", o->dim, E, 1) ||
         (o->probs_bias && add_named(st, l, "exp_probs_b", "bias", E, 0, 1)) ||
-        add_named(st, l, "ffn_gate_exps", "weight", o->dim, f, E) ||
-        add_named(st, l, "ffn_up_exps", "weight", o->dim, f, E) ||
-        add_named(st, l, "ffn_down_exps", "weight", f, o->dim, E))
+        (o->route_only && add_forced_routing(st, l)) ||
+        add_experts(st, l, "ffn_gate_exps", o->dim, f) ||
+        add_experts(st, l, "ffn_up_exps", o->dim, f) ||
+        add_experts(st, l, "ffn_down_exps", f, o->dim))
         return -1;
     if (!o->shared) return 0;
     return add_named(st, l, "ffn_gate_shexp", "weight", o->dim, sh, 1) ||
