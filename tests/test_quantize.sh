@@ -6,7 +6,8 @@
 #    / rms(f32 logits) over 16 positions within a per-type tolerance (about
 #    1.6 times what was measured when the test was written, see below);
 #  - the tensor types follow docs/quantize.md (Q4_K_M / Q5_K_M mix, tied
-#    output, 1-D tensors F32, rows not a multiple of 256 -> Q8_0) and
+#    output, 1-D tensors F32, rows not a multiple of 256 -> Q8_0, rows not
+#    a multiple of 32 -> left in the input type) and
 #    general.file_type is set; every other metadata pair is copied;
 #  - F16 and BF16 inputs work; quantized inputs, unknown types and missing
 #    files fail with a clear message and leave no file behind.
@@ -113,6 +114,16 @@ if "$P" quantize "$T/small.gguf" "$T/small-q.gguf" Q4_K_M 2> "$T/small.err"; the
         grep -q "Q8_0" "$T/small.err" && "$LOGITS" "$T/small-q.gguf" "$T/s.logits" --ids 1,2,3 > /dev/null &&
         ok "rows of 64 fall back to Q8_0" || { bad "fallback"; cat "$T/small.err"; }
 else bad "quantize small: $(cat "$T/small.err")"; fi
+
+# rows of 16 and 24 fit no block type: they stay in the input's F16
+"$GEN" "$T/odd.gguf" --type F16 --dim 16 --heads 2 --kv-heads 1 --ff 24 --seed 4
+if "$P" quantize "$T/odd.gguf" "$T/odd-q.gguf" Q6_K 2> "$T/odd.err"; then
+    "$P" info "$T/odd-q.gguf" > "$T/odd.txt"
+    [ "$(types "$T/odd.txt" | awk '$2 != "F16" && $2 != "F32"' | wc -l)" -eq 0 ] &&
+        want_type "$T/odd.txt" blk.0.ffn_down.weight F16 && want_type "$T/odd.txt" blk.0.attn_norm.weight F32 &&
+        "$LOGITS" "$T/odd-q.gguf" "$T/o.logits" --ids 1,2,3 > /dev/null &&
+        ok "rows of 16/24 stay F16" || bad "odd rows"
+else bad "quantize odd: $(cat "$T/odd.err")"; fi
 
 # F16 and BF16 inputs
 for in in F16 BF16; do

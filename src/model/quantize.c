@@ -88,12 +88,12 @@ static bool is_sensitive(const char *name, int n_layers, bool has_output) {
 
 static bool fits(uint32_t type, int64_t ne0) { return ne0 % type_get(type)->block_size == 0; }
 
-uint32_t quant_tensor_type(const quant_scheme *s, const char *name, int n_dims, int64_t ne0,
-                           int n_layers, bool has_output) {
+uint32_t quant_tensor_type(const quant_scheme *s, const char *name, uint32_t src_type, int n_dims,
+                           int64_t ne0, int n_layers, bool has_output) {
     if (n_dims < 2) return TYPE_F32;
     uint32_t t = s->more != s->base && is_sensitive(name, n_layers, has_output) ? s->more : s->base;
     if (fits(t, ne0)) return t;
-    return fits(TYPE_Q8_0, ne0) ? TYPE_Q8_0 : TYPE_F32;
+    return fits(TYPE_Q8_0, ne0) ? TYPE_Q8_0 : src_type;
 }
 
 /* ---- the plan: every tensor's output type, sizes, layer count ---- */
@@ -148,7 +148,8 @@ static penny_status make_plan(const gguf_file *g, const quant_scheme *s, plan *p
         const gguf_tensor *t = gguf_tensor_at(g, i);
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
-        uint32_t ty = quant_tensor_type(s, name, (int)t->n_dims, t->ne[0], n_layers, has_output);
+        uint32_t ty =
+            quant_tensor_type(s, name, t->type, (int)t->n_dims, t->ne[0], n_layers, has_output);
         uint32_t want = t->n_dims < 2 ? TYPE_F32 : s->base;
         p->n_fallback += ty != want && ty != s->more;
         p->types[i] = ty;
@@ -319,7 +320,7 @@ penny_status quant_model(const char *in, const char *out, const quant_scheme *s,
     if (!rc && q.p.n_fallback)
         log_msg(LOG_WARN,
                 "quantize: %d matrices have rows that %s cannot hold whole; they "
-                "were stored as Q8_0 (or F32)",
+                "were stored as Q8_0 (or left in their input type)",
                 q.p.n_fallback, s->name);
     if (q.f) fclose(q.f);
     if (rc && q.tmp) unlink(q.tmp);

@@ -30,12 +30,13 @@ const char *quant_scheme_names(void);
 /* True when layer i of n_layers gets the larger type in a mix. */
 bool quant_more_bits(int i, int n_layers);
 
-/* The output type of tensor `name` (n_dims dimensions, rows of ne0
- * elements) in a model of n_layers layers; has_output tells whether the
- * model has its own output.weight or reuses token_embd.weight. Rows that
- * the chosen type cannot hold whole fall back to Q8_0, then F32. */
-uint32_t quant_tensor_type(const quant_scheme *s, const char *name, int n_dims, int64_t ne0,
-                           int n_layers, bool has_output);
+/* The output type of tensor `name` (stored as src_type, n_dims dimensions,
+ * rows of ne0 elements) in a model of n_layers layers; has_output tells
+ * whether the model has its own output.weight or reuses token_embd.weight.
+ * Rows that the chosen type cannot hold whole fall back to Q8_0, or, when
+ * even that does not fit, stay in src_type. */
+uint32_t quant_tensor_type(const quant_scheme *s, const char *name, uint32_t src_type, int n_dims,
+                           int64_t ne0, int n_layers, bool has_output);
 
 /* Converts in to out under scheme s with n_threads threads (<= 0: one per
  * core). The file is written under a temporary name next to out and renamed
