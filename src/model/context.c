@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "kernels/ops.h"
+#include "kernels/types.h"
 #include "model/context.h"
 
 static size_t max3(size_t a, size_t b, size_t c) {
@@ -78,6 +80,20 @@ static void alloc_ffn(penny_context *c, bool *ok) {
     b->probs = alloc(4 * E, sizeof(float), ok);
 }
 
+/* The largest activation scratch any matmul of a full batch needs: every
+ * matrix's n_in is its ne[0]. */
+static size_t matmul_scratch_bytes(const penny_model *m, int n_batch) {
+    size_t most = 0;
+    for (int64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        const type_traits *tt = type_get(t->type);
+        if (!tt || !tt->supported || t->ne[1] <= 1) continue;
+        size_t n = op_matmul_scratch(t->type, n_batch, (int)t->ne[0]);
+        if (n > most) most = n;
+    }
+    return most;
+}
+
 penny_status ctx_init(penny_context *c, penny_error *err) {
     const penny_model *m = c->model;
     size_t B = (size_t)c->n_batch, d = (size_t)m->hp.n_embd;
@@ -90,6 +106,7 @@ penny_status ctx_init(penny_context *c, penny_error *err) {
     alloc_ffn(c, &ok);
     c->b.scores = alloc((size_t)pool_size(m->pool) * (size_t)c->n_ctx, sizeof(float), &ok);
     c->b.pos = alloc(B, sizeof(int32_t), &ok);
+    c->b.mm_scratch = alloc(matmul_scratch_bytes(m, c->n_batch), 1, &ok);
     c->logits = alloc((size_t)m->hp.n_vocab, sizeof(float), &ok);
     c->n_logits_cap = 1;
     if (ok) return PENNY_OK;
@@ -99,10 +116,10 @@ penny_status ctx_init(penny_context *c, penny_error *err) {
 
 void ctx_release(penny_context *c) {
     fwd_bufs *b = &c->b;
-    void *bufs[] = {c->kv.k,   c->kv.v,   b->x,       b->xn,    b->q,     b->k,    b->v,
-                    b->kvl,    b->lat,    b->qa,      b->att,   b->out,   b->gate, b->up,
-                    b->router, b->sel,    b->sel_w,   b->order, b->count, b->xe,   b->ye,
-                    b->probs,  b->scores, b->scratch, b->pos,   c->logits};
+    void *bufs[] = {c->kv.k,   c->kv.v,   b->x,       b->xn,    b->q,          b->k,     b->v,
+                    b->kvl,    b->lat,    b->qa,      b->att,   b->out,        b->gate,  b->up,
+                    b->router, b->sel,    b->sel_w,   b->order, b->count,      b->xe,    b->ye,
+                    b->probs,  b->scores, b->scratch, b->pos,   b->mm_scratch, c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     memset(&c->kv, 0, sizeof c->kv);
     memset(b, 0, sizeof *b);

@@ -43,6 +43,7 @@ typedef struct fwd_bufs {
     float *xe, *ye;   /* (B, n_embd) one expert's gathered inputs and outputs */
     float *probs;     /* (4*n_expert) routing scratch */
     float *scores;    /* (n_threads, n_ctx) attention scratch */
+    void *mm_scratch; /* matmul activations: the most op_matmul_scratch any weight needs */
     float *scratch;   /* (n_threads, scratch_per_thread) dequantized matrices (MLA) */
     size_t scratch_per_thread;
     int32_t *pos; /* (B) positions of the batch's tokens */
