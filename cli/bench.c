@@ -219,7 +219,7 @@ static void print_result(const bench_run *b, const char *name, bench_result r) {
         print_json_text(penny_model_desc(b->m));
         printf("\"}\n");
     } else {
-        printf("| %-7s | %10.2f ± %-8.2f | %10.2f | %10.2f | %8.0f MiB |\n", name, r.mean, r.sd,
+        printf("| %-7s | %12.2f ± %-9.2f | %10.2f | %10.2f | %8.0f MiB |\n", name, r.mean, r.sd,
                r.best, r.median, rss / 1048576.0);
     }
     fflush(stdout);
@@ -231,8 +231,8 @@ static int bench_all(bench_run *b) {
     if (!o->json) {
         printf("%s, %.2f GiB of tensors, %d threads, %d reps\n", penny_model_desc(b->m),
                b->model_bytes / 1073741824.0, o->n_threads, o->reps);
-        printf("| test    |   tokens/s (mean ± sd)  |       best |     median |     peak RSS |\n"
-               "| ------- | ----------------------- | ---------- | ---------- | ------------ |\n");
+        printf("| test    |    tokens/s (mean ± sd)  |       best |     median |     peak RSS |\n"
+               "| ------- | ------------------------ | ---------- | ---------- | ------------ |\n");
     }
     if (o->n_prompt > 0) {
         if (run_test(b, 1, o->n_prompt)) return 1;
