@@ -24,7 +24,9 @@ Tensors: W_UK/W_UV come from attn_k_b (per head, transposed: numpy
 (H, kv_lora, qk_nope)) and attn_v_b (H, v, kv_lora), or from the legacy
 attn_kv_b (H*(qk_nope + v), kv_lora) whose rows per head are the key rows
 then the value rows. FFN: dense in the first leading_dense_block_count
-layers, experts (ref_moe) plus shared experts after.
+layers, experts (ref_moe) plus shared experts after. Matmul inputs of
+Q8_0/Q4_0 weights are rounded as penny rounds them (tests/ref_act.py); the
+per-head W_UK/W_UV products are exact in penny and here.
 
     ref_deepseek2.py MODEL.gguf --ids 1,2,3 [--out logits.f64]
 """
@@ -36,6 +38,7 @@ import sys
 import numpy as np
 
 import pygguf
+import ref_act
 import ref_moe
 from ref_llama import rms_norm, rope, silu
 
@@ -90,11 +93,13 @@ class DeepSeek2Ref:
     def __init__(self, path):
         g = pygguf.GGUFFile(path)
         self.g, self.hp = g, Hparams(g)
+        self.act = ref_act.ActRounding(g)
         hp = self.hp
         self.router = ref_moe.Router(hp.moe)
         self.embd = g.tensor("token_embd.weight")
         self.out_norm = g.tensor("output_norm.weight")
-        self.output = g.tensor("output.weight") if "output.weight" in g.tensors else self.embd
+        self.out_name = "output.weight" if "output.weight" in g.tensors else "token_embd.weight"
+        self.output = g.tensor(self.out_name)
         self.layers = [self._layer(i) for i in range(hp.n_layer)]
         self.n_vocab = self.embd.shape[0]
         if hp.yarn:
@@ -138,20 +143,24 @@ class DeepSeek2Ref:
         L["moe"] = moe
         return L
 
-    def _queries(self, L, h):
-        hp = self.hp
-        if len(L["q"]) == 3:
+    def _project(self, i, L, h):
+        """Queries (T, H, qk_head) and the kv_a output (T, kv_lora + rope) of h."""
+        hp, a = self.hp, self.act
+        nq = f"blk.{i}.attn_q_a.weight" if hp.q_lora else f"blk.{i}.attn_q.weight"
+        nkv = f"blk.{i}.attn_kv_a_mqa.weight"
+        inp = a.inputs(h, [nq, nkv], f"layer {i} attention input")
+        if hp.q_lora:
             qa, qa_norm, qb = L["q"]
-            q = rms_norm(h @ qa.T, qa_norm, hp.eps) @ qb.T
+            cq = rms_norm(inp[nq] @ qa.T, qa_norm, hp.eps)
+            q = a.mm(cq, qb, f"blk.{i}.attn_q_b.weight", f"layer {i} q_b input")
         else:
-            q = h @ L["q"][0].T
-        return q.reshape(h.shape[0], hp.n_head, hp.qk_head)
+            q = inp[nq] @ L["q"][0].T
+        return q.reshape(h.shape[0], hp.n_head, hp.qk_head), inp[nkv] @ L["attn_kv_a_mqa"].T
 
-    def _attn_block(self, L, x, ang):
-        hp, T = self.hp, x.shape[0]
+    def _attn_block(self, i, x, ang):
+        hp, L, T = self.hp, self.layers[i], x.shape[0]
         h = rms_norm(x, L["attn_norm"], hp.eps)
-        q = self._queries(L, h)
-        kv = h @ L["attn_kv_a_mqa"].T
+        q, kv = self._project(i, L, h)
         c = rms_norm(kv[:, :hp.kv_lora], L["attn_kv_a_norm"], hp.eps)
         k_pe = rope(kv[:, None, hp.kv_lora:], ang)  # (T, 1, rope)
         q = np.concatenate([q[..., :hp.nope], rope(q[..., hp.nope:], ang)], axis=-1)
@@ -163,23 +172,31 @@ class DeepSeek2Ref:
         p = np.exp(s - s.max(axis=-1, keepdims=True))
         p /= p.sum(axis=-1, keepdims=True)
         o = np.einsum("hts,shv->thv", p, v).reshape(T, -1)
-        return x + o @ L["attn_output"].T
+        return x + self.act.mm(o, L["attn_output"], f"blk.{i}.attn_output.weight",
+                               f"layer {i} attention output")
 
-    def _ffn_block(self, L, x):
+    def _ffn_block(self, i, x):
+        L, a = self.layers[i], self.act
         n = rms_norm(x, L["ffn_norm"], self.hp.eps)
-        if "ffn" in L:
-            gate, up, down = L["ffn"]
-            return x + (silu(n @ gate.T) * (n @ up.T)) @ down.T
-        return x + ref_moe.moe_ffn(n, L["moe"], self.router)
+        if "moe" in L:
+            return x + ref_moe.moe_ffn(n, L["moe"], self.router, a, f"blk.{i}.", f"layer {i} experts")
+        gate, up, down = L["ffn"]
+        ng, nu = f"blk.{i}.ffn_gate.weight", f"blk.{i}.ffn_up.weight"
+        inp = a.inputs(n, [ng, nu], f"layer {i} FFN input")
+        g = silu(inp[ng] @ gate.T) * (inp[nu] @ up.T)
+        return x + a.mm(g, down, f"blk.{i}.ffn_down.weight", f"layer {i} ffn_down input")
 
-    def forward(self, ids):
-        """Logits (T, vocab) for tokens ids at positions 0..T-1."""
+    def forward(self, ids, flips=(), ties=None):
+        """Logits (T, vocab) for tokens ids at positions 0..T-1. ties/flips:
+        rounding ties of Q8-rounded inputs (ref_act.ActRounding)."""
         ids = np.asarray(ids, dtype=np.int64)
         ang = np.outer(np.arange(len(ids), dtype=np.float64), self.inv_freq)
+        self.act.begin(flips, ties)
         x = self.embd[ids]
-        for L in self.layers:
-            x = self._ffn_block(L, self._attn_block(L, x, ang))
-        return rms_norm(x, self.out_norm, self.hp.eps) @ self.output.T
+        for i in range(len(self.layers)):
+            x = self._ffn_block(i, self._attn_block(i, x, ang))
+        n = rms_norm(x, self.out_norm, self.hp.eps)
+        return self.act.mm(n, self.output, self.out_name, "output input")
 
 
 def main(argv):

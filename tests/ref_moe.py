@@ -25,11 +25,6 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def swiglu_ffn(x, gate, up, down):
-    """x (T, d); gate/up (ff, d); down (d, ff)."""
-    return (silu(x @ gate.T) * (x @ up.T)) @ down.T
-
-
 class MoeParams:
     """Routing settings: n_expert, n_used, gating ('softmax' | 'sigmoid'),
     norm (renormalise the k weights), scale, n_group, n_group_used."""
@@ -88,16 +83,33 @@ class Router:
         return ids, w * P.scale
 
 
-def moe_ffn(x, layer, router):
+def moe_ffn(x, layer, router, act=None, prefix="", what="experts"):
     """x (T, d) -> (T, d). layer: router (E, d), gate/up (E, ff, d),
-    down (E, d, ff), optional bias (E,), optional shared (gate, up, down)."""
+    down (E, d, ff), optional bias (E,), optional shared (gate, up, down).
+    act (ref_act.ActRounding, optional) rounds matmul inputs where penny
+    does, tensors named prefix + "ffn_gate_inp.weight" etc.; each expert's
+    rows are its tokens in order, as penny gathers them."""
+    n = lambda part: f"{prefix}{part}.weight"
+    names = [n("ffn_gate_inp"), n("ffn_gate_exps"), n("ffn_up_exps"), n("ffn_gate_shexp"),
+             n("ffn_up_shexp")]
+    inp = act.inputs(x, names, f"{what} input") if act else {k: x for k in names}
+    mm = (lambda h, w, name, where: act.mm(h, w, name, where)) if act else \
+        (lambda h, w, name, where: h @ w.T)
+    logits = inp[n("ffn_gate_inp")] @ layer["router"].T
+    picks = [router.route(logits[t], layer.get("bias")) for t in range(x.shape[0])]
     y = np.zeros_like(x)
-    logits = x @ layer["router"].T
-    for t in range(x.shape[0]):
-        ids, w = router.route(logits[t], layer.get("bias"))
-        for e, we in zip(ids, w):
-            y[t] += we * swiglu_ffn(x[t:t + 1], layer["gate"][e], layer["up"][e],
-                                    layer["down"][e])[0]
+    for e in range(layer["gate"].shape[0]):
+        rows = [(t, w[list(ids).index(e)]) for t, (ids, w) in enumerate(picks) if e in ids]
+        if not rows:
+            continue
+        ts = [t for t, _ in rows]
+        h = silu(inp[n("ffn_gate_exps")][ts] @ layer["gate"][e].T) * \
+            (inp[n("ffn_up_exps")][ts] @ layer["up"][e].T)
+        out = mm(h, layer["down"][e], n("ffn_down_exps"), f"{what} expert {e} down input")
+        for (t, we), o in zip(rows, out):
+            y[t] += we * o
     if layer.get("shared") is not None:
-        y += swiglu_ffn(x, *layer["shared"])
+        gate, up, down = layer["shared"]
+        h = silu(inp[n("ffn_gate_shexp")] @ gate.T) * (inp[n("ffn_up_shexp")] @ up.T)
+        y += mm(h, down, n("ffn_down_shexp"), f"{what} shared down input")
     return y

@@ -19,7 +19,8 @@ independent tests/pygguf.py:
 
 YaRN (arXiv 2309.00071), when the file asks for it: per-pair frequencies as
 in ref_deepseek2.yarn_inv_freq, and the rotated dims of q and k scaled by
-0.1 ln(factor) + 1 (its attention temperature).
+0.1 ln(factor) + 1 (its attention temperature). Matmul inputs of Q8_0/Q4_0
+weights are rounded as penny rounds them (tests/ref_act.py).
 
     ref_qwen.py MODEL.gguf --ids 1,2,3 [--out logits.f64]
 """
@@ -31,6 +32,7 @@ import sys
 import numpy as np
 
 import pygguf
+import ref_act
 import ref_deepseek2
 import ref_llama
 import ref_moe
@@ -48,6 +50,7 @@ class DecoderRef:
         if self.arch not in NEOX:
             raise ValueError(f"ref_qwen: architecture {self.arch}")
         self.g, self.hp = g, ref_llama.Hparams(g, self.arch)
+        self.act = ref_act.ActRounding(g)
         key = lambda k, d=None: g.get(f"{self.arch}.{k}", d)
         self.n_expert = int(key("expert_count", 0))
         self.router = None
@@ -61,7 +64,8 @@ class DecoderRef:
         self._rope_setup(key)
         self.embd = g.tensor("token_embd.weight")
         self.out_norm = g.tensor("output_norm.weight")
-        self.output = g.tensor("output.weight") if "output.weight" in g.tensors else self.embd
+        self.out_name = "output.weight" if "output.weight" in g.tensors else "token_embd.weight"
+        self.output = g.tensor(self.out_name)
         self.layers = [self._layer(i) for i in range(self.hp.n_layer)]
         self.n_vocab = self.embd.shape[0]
 
@@ -97,40 +101,51 @@ class DecoderRef:
             L["ffn"] = [t(n + ".weight") for n in ["ffn_gate", "ffn_up", "ffn_down"]]
         return L
 
-    def _proj(self, L, n, name, heads, dim):
-        y = n @ L[name].T
+    def _proj(self, L, inp, i, name, heads, dim):
+        y = inp[f"blk.{i}.{name}.weight"] @ L[name].T
         if L[name + ".bias"] is not None:
             y = y + L[name + ".bias"]
-        return y.reshape(n.shape[0], heads, dim)
+        return y.reshape(y.shape[0], heads, dim)
 
-    def _attn_block(self, L, x, ang):
-        hp, neox = self.hp, NEOX[self.arch]
+    def _attn_block(self, i, x, ang):
+        hp, L, neox = self.hp, self.layers[i], NEOX[self.arch]
         n = rms_norm(x, L["attn_norm"], hp.eps)
-        q = self._proj(L, n, "attn_q", hp.n_head, hp.head_dim)
-        k = self._proj(L, n, "attn_k", hp.n_kv, hp.head_dim)
-        v = self._proj(L, n, "attn_v", hp.n_kv, hp.v_dim)
+        inp = self.act.inputs(n, [f"blk.{i}.attn_{p}.weight" for p in "qkv"],
+                              f"layer {i} attention input")
+        q = self._proj(L, inp, i, "attn_q", hp.n_head, hp.head_dim)
+        k = self._proj(L, inp, i, "attn_k", hp.n_kv, hp.head_dim)
+        v = self._proj(L, inp, i, "attn_v", hp.n_kv, hp.v_dim)
         if L["q_norm"] is not None:  # qwen3: RMSNorm of each head's q and k
             q, k = rms_norm(q, L["q_norm"], hp.eps), rms_norm(k, L["k_norm"], hp.eps)
         q, k = rope(q, ang, neox), rope(k, ang, neox)
         q[..., :hp.n_rot] *= self.mscale
         k[..., :hp.n_rot] *= self.mscale
-        return x + attention(q, k, v) @ L["attn_output"].T
+        return x + self.act.mm(attention(q, k, v), L["attn_output"], f"blk.{i}.attn_output.weight",
+                               f"layer {i} attention output")
 
-    def _ffn_block(self, L, h):
+    def _ffn_block(self, i, h):
+        L = self.layers[i]
         n = rms_norm(h, L["ffn_norm"], self.hp.eps)
         if "moe" in L:
-            return h + ref_moe.moe_ffn(n, L["moe"], self.router)
+            return h + ref_moe.moe_ffn(n, L["moe"], self.router, self.act, f"blk.{i}.",
+                                       f"layer {i} experts")
         gate, up, down = L["ffn"]
-        return h + (silu(n @ gate.T) * (n @ up.T)) @ down.T
+        inp = self.act.inputs(n, [f"blk.{i}.ffn_gate.weight", f"blk.{i}.ffn_up.weight"],
+                              f"layer {i} FFN input")
+        g = silu(inp[f"blk.{i}.ffn_gate.weight"] @ gate.T) * (inp[f"blk.{i}.ffn_up.weight"] @ up.T)
+        return h + self.act.mm(g, down, f"blk.{i}.ffn_down.weight", f"layer {i} ffn_down input")
 
-    def forward(self, ids):
-        """Logits (T, vocab) for tokens ids at positions 0..T-1."""
+    def forward(self, ids, flips=(), ties=None):
+        """Logits (T, vocab) for tokens ids at positions 0..T-1. ties/flips:
+        rounding ties of Q8-rounded inputs (ref_act.ActRounding)."""
         ids = np.asarray(ids, dtype=np.int64)
         ang = np.outer(np.arange(len(ids), dtype=np.float64), self.inv_freq)
+        self.act.begin(flips, ties)
         x = self.embd[ids]
-        for L in self.layers:
-            x = self._ffn_block(L, self._attn_block(L, x, ang))
-        return rms_norm(x, self.out_norm, self.hp.eps) @ self.output.T
+        for i in range(len(self.layers)):
+            x = self._ffn_block(i, self._attn_block(i, x, ang))
+        n = rms_norm(x, self.out_norm, self.hp.eps)
+        return self.act.mm(n, self.output, self.out_name, "output input")
 
 
 def main(argv):
