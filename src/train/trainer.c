@@ -407,6 +407,7 @@ static penny_status loop(run *r, penny_train_progress_fn fn, void *user, penny_e
         p.elapsed_s = now() - t_start;
         p.eta_s = t_steps / steps_here * (double)(o->steps - (long)r->step);
         p.n_params = (long long)tr_model_n_params(r->model);
+        p.flops_per_token = flops, p.peak_gflops = peak;
         if (p.done) {
             rc = finish(r, true, err);
             p.checkpointed = !rc;
