@@ -3,14 +3,20 @@
  * the stop-string matcher (stop strings split over tokens are never
  * emitted, not even in part), the <think> splitter used by `penny chat`,
  * request validation (every rejection's HTTP status, parameter and code),
- * and the JSON of responses, stream chunks and errors, read back with cJSON.
- * The end-to-end behaviour is in test_serve.sh.
+ * the JSON of responses, stream chunks and errors, read back with cJSON, and
+ * conversation rendering: the model's own chat template when it has one
+ * (stories260K rewritten with a template), ChatML when it has none. The
+ * end-to-end behaviour is in test_serve.sh.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "check.h"
+#include "format/gguf.h"
+#include "serve/chatfmt.h"
 #include "serve/openai.h"
 #include "serve/stopstr.h"
 #include "serve/think.h"
@@ -295,6 +301,81 @@ static void test_responses(void) {
     sbuf_free(&b);
 }
 
+/* ---- chat rendering ---- */
+
+#define TEMPLATE                                                                                   \
+    "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"           \
+    "{% if add_generation_prompt %}[assistant] {% endif %}"
+
+/* Writes stories260K again with a chat template added; false when absent. */
+static bool write_templated(const char *src, const char *dst) {
+    gguf_file *g = NULL;
+    gguf_writer *w = NULL;
+    penny_error err = {0};
+    bool ok = !gguf_open(src, false, &g, &err) && !gguf_writer_new(&w, &err) &&
+              !gguf_writer_copy_kvs(w, g) &&
+              !gguf_writer_set_str(w, "tokenizer.chat_template", TEMPLATE);
+    char names[64][96];
+    for (int64_t i = 0; ok && i < gguf_tensor_count(g) && i < 64; i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        snprintf(names[i], sizeof names[i], "%.*s", (int)t->name.len, t->name.ptr);
+        ok = !gguf_writer_add_tensor(w, names[i], t->type, (int)t->n_dims, t->ne, t->data);
+    }
+    ok = ok && gguf_tensor_count(g) <= 64 && !gguf_writer_save(w, dst, &err);
+    CHECKF(ok, "%s", err.message);
+    gguf_writer_free(w);
+    gguf_close(g);
+    return ok;
+}
+
+static char *render(penny_model *m) {
+    penny_chat_message msgs[] = {{"system", "Be kind."}, {"user", "Hi!"}};
+    char *out = NULL;
+    penny_error err = {0};
+    CHECKF(chatfmt_apply(m, msgs, 2, true, &out, &err) == PENNY_OK, "%s", err.message);
+    return out;
+}
+
+static void test_templates(void) {
+    char src[1024], dst[] = "/tmp/penny-serve-units-XXXXXX";
+    if (!check_shared("models/stories260K.gguf", src, sizeof src)) {
+        fprintf(stderr, "skip: templates (stories260K.gguf absent)\n");
+        return;
+    }
+    int fd = mkstemp(dst);
+    CHECK(fd >= 0);
+    close(fd);
+    penny_model *plain = NULL, *tmpl = NULL;
+    penny_error err = {0};
+    if (!write_templated(src, dst) || penny_model_load(src, NULL, &plain, &err) ||
+        penny_model_load(dst, NULL, &tmpl, &err)) {
+        CHECKF(false, "%s", err.message);
+        goto done;
+    }
+    CHECK(!chatfmt_has_template(plain) && chatfmt_has_template(tmpl));
+    char *a = render(plain), *b = render(tmpl);
+    CHECKF(a && !strcmp(a, "<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>"
+                           "\n<|im_start|>assistant\n"),
+           "ChatML: '%s'", a ? a : "");
+    CHECKF(b && !strcmp(b, "<s>[system] Be kind.\n[user] Hi!\n[assistant] "), "template: '%s'",
+           b ? b : "");
+    /* the template writes BOS: tokenizing must not add a second one */
+    penny_token *t = NULL;
+    int n = 0;
+    CHECK(b && chatfmt_tokenize(tmpl, b, true, &t, &n, &err) == PENNY_OK);
+    CHECKF(n > 2 && t[0] == penny_model_bos(tmpl) && t[1] != t[0], "n %d", n);
+    free(t);
+    CHECK(chatfmt_tokenize(plain, "Hi", true, &t, &n, &err) == PENNY_OK);
+    CHECK(n >= 2 && t[0] == penny_model_bos(plain));
+    free(t);
+    free(a);
+    free(b);
+done:
+    penny_model_free(plain);
+    penny_model_free(tmpl);
+    unlink(dst);
+}
+
 int main(void) {
     test_stops();
     test_stops_never_leak();
@@ -302,5 +383,6 @@ int main(void) {
     test_rejections();
     test_accepted();
     test_responses();
+    test_templates();
     return check_done("test_serve_units");
 }

@@ -10,18 +10,10 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "base/log.h"
 #include "model/model.h"
 #include "serve/sbuf.h"
 
-/* penny_chat_apply is being written in src/template/; until it links, a
- * weak reference lets this file build, and models with a template fall
- * back to ChatML with a warning. */
-#pragma weak penny_chat_apply
-
-bool chatfmt_has_template(const penny_model *m) {
-    return gguf_find(m->gguf, "tokenizer.chat_template") != NULL;
-}
+bool chatfmt_has_template(const penny_model *m) { return tok_chat_template(m->tok) != NULL; }
 
 static penny_status chatml(const penny_chat_message *msgs, int n, bool add_gen, char **out,
                            penny_error *err) {
@@ -42,22 +34,19 @@ static penny_status chatml(const penny_chat_message *msgs, int n, bool add_gen, 
 penny_status chatfmt_apply(const penny_model *m, const penny_chat_message *msgs, int n_msgs,
                            bool add_generation_prompt, char **out, penny_error *err) {
     *out = NULL;
-    if (chatfmt_has_template(m)) {
-        if (penny_chat_apply)
-            return penny_chat_apply(m, NULL, msgs, n_msgs, add_generation_prompt, out, err);
-        static bool warned;
-        if (!warned) log_msg(LOG_WARN, "chat templates are not built in yet: using ChatML");
-        warned = true;
-    }
+    if (chatfmt_has_template(m))
+        return penny_chat_apply(m, NULL, msgs, n_msgs, add_generation_prompt, out, err);
     return chatml(msgs, n_msgs, add_generation_prompt, out, err);
 }
 
+/* Templates usually write the BOS token's text (e.g. "<s>") themselves. */
 static bool starts_with_bos(const penny_model *m, const char *text) {
     penny_token bos = penny_model_bos(m);
-    const char *bytes;
+    const char *s;
     size_t len;
-    if (bos < 0 || penny_token_bytes(m, bos, &bytes, &len) || !len) return false;
-    return strlen(text) >= len && !memcmp(text, bytes, len);
+    if (bos < 0) return false;
+    tok_text(m->tok, bos, &s, &len);
+    return len && strlen(text) >= len && !memcmp(text, s, len);
 }
 
 penny_status chatfmt_tokenize(const penny_model *m, const char *text, bool parse_special,
