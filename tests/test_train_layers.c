@@ -272,8 +272,9 @@ static double attn_loss(void *ctx) {
     return dotR(out, c->R, (size_t)c->B * c->T * c->H * c->hd);
 }
 
-static void test_attention(pool *p) {
-    int B = 2, T = 6, H = 4, KV = 2, hd = 8, nq = B * T * H * hd, nk = B * T * KV * hd;
+/* hd 16 takes the AVX-512 helpers where the CPU has them, hd 8 the plain loops. */
+static void test_attention(pool *p, int hd) {
+    int B = 2, T = 6, H = 4, KV = 2, nq = B * T * H * hd, nk = B * T * KV * hd;
     float *q = frand(nq, 1), *k = frand(nk, 1), *v = frand(nk, 1), *R = frand(nq, 1);
     float *out = malloc(4 * nq), *att = malloc(4 * B * H * T * T), *scratch = malloc(4 * 8 * T);
     float *dq = calloc(nq, 4), *dk = calloc(nk, 4), *dv = calloc(nk, 4);
@@ -377,7 +378,8 @@ int main(void) {
         test_gemm(pp);
         test_rmsnorm(pp);
         test_matmul(pp);
-        test_attention(pp);
+        test_attention(pp, 8);
+        test_attention(pp, 16);
         test_swiglu(pp);
         test_crossentropy(pp);
     }

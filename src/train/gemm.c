@@ -324,6 +324,12 @@ static bool reserve_a(tr_gemm *g, size_t n) {
     return g->apack != NULL;
 }
 
+penny_status tr_gemm_reserve(tr_gemm *g, size_t n, penny_error *err) {
+    if (!reserve_a(g, n + (size_t)MR * 1024))
+        return err_set(err, PENNY_ERR_NOMEM, "gemm: out of memory (%zu floats of packing)", n);
+    return PENNY_OK;
+}
+
 void tr_gemm_run(tr_gemm *g, float *c, long ldc, const float *a, long ars, long acs, const float *b,
                  long brs, long bcs, int M, int N, int K, bool accumulate) {
     if (M <= 0 || N <= 0) return;

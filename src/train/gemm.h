@@ -25,6 +25,11 @@ typedef struct tr_gemm tr_gemm;
 penny_status tr_gemm_new(pool *p, tr_gemm **out, penny_error *err);
 void tr_gemm_free(tr_gemm *g);
 
+/* Sizes the shared packing buffer for products with M x K up to n
+ * elements, so that later calls never allocate (tr_gemm_run asserts if one
+ * would have to and cannot). */
+penny_status tr_gemm_reserve(tr_gemm *g, size_t n, penny_error *err);
+
 /* C(m,n) = [C(m,n) +] sum_k A(m,k) * B(k,n) for m < M, n < N, where
  *   A(m,k) = a[m*ars + k*acs], B(k,n) = b[k*brs + n*bcs], C(m,n) = c[m*ldc + n].
  * accumulate false overwrites C. */

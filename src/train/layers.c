@@ -155,17 +155,59 @@ void tr_rope_backward(float *dx, const float *cs, int B, int T, int n_head, int 
 
 /* ---- attention ---- */
 
-typedef struct attn_job {
-    float *out, *att, *dq, *dk, *dv, *scratch;
-    const float *q, *k, *v, *dout, *att_in;
-    int B, T, H, KV, hd;
-} attn_job;
+/* Head-sized vector helpers: AVX-512 when the CPU has it and the head size
+ * is a multiple of 16, else plain loops. Chosen once per call. */
+typedef struct vec_ops {
+    float (*dot)(const float *a, const float *b, int n);
+    void (*axpy)(float *y, float a, const float *x, int n); /* y += a * x */
+} vec_ops;
 
-static float dot(const float *a, const float *b, int n) {
+static float dot_plain(const float *a, const float *b, int n) {
     float s = 0.0f;
     for (int i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
+
+static void axpy_plain(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, int n) {
+    __m512 s = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16)
+        s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx512f"))) static void axpy_avx512(float *y, float a, const float *x,
+                                                           int n) {
+    __m512 va = _mm512_set1_ps(a);
+    for (int i = 0; i < n; i += 16)
+        _mm512_storeu_ps(y + i,
+                         _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+}
+
+static vec_ops pick_vec(int n) {
+    __builtin_cpu_init();
+    if (n % 16 == 0 && __builtin_cpu_supports("avx512f")) return (vec_ops){dot_avx512, axpy_avx512};
+    return (vec_ops){dot_plain, axpy_plain};
+}
+#else
+static vec_ops pick_vec(int n) {
+    (void)n;
+    return (vec_ops){dot_plain, axpy_plain};
+}
+#endif
+
+typedef struct attn_job {
+    float *out, *att, *dq, *dk, *dv, *scratch;
+    const float *q, *k, *v, *dout, *att_in;
+    int B, T, H, KV, hd;
+    vec_ops vo;
+} attn_job;
 
 /* Query t of head h in batch b attends to keys 0..t. */
 static void attend_row(const attn_job *j, int b, int h, int t) {
@@ -176,7 +218,7 @@ static void attend_row(const attn_job *j, int b, int h, int t) {
     float *a = j->att + (((size_t)b * j->H + h) * j->T + t) * j->T;
     float scale = 1.0f / sqrtf((float)j->hd), max = -INFINITY;
     for (int s = 0; s <= t; s++) {
-        a[s] = dot(q, kb + (size_t)s * kd, j->hd) * scale;
+        a[s] = j->vo.dot(q, kb + (size_t)s * kd, j->hd) * scale;
         if (a[s] > max) max = a[s];
     }
     double sum = 0.0;
@@ -186,8 +228,7 @@ static void attend_row(const attn_job *j, int b, int h, int t) {
     memset(o, 0, sizeof(float) * (size_t)j->hd);
     for (int s = 0; s <= t; s++) {
         a[s] *= inv;
-        const float *vs = vb + (size_t)s * kd;
-        for (int i = 0; i < j->hd; i++) o[i] += a[s] * vs[i];
+        j->vo.axpy(o, a[s], vb + (size_t)s * kd, j->hd);
     }
 }
 
@@ -201,8 +242,17 @@ static void attn_fwd_worker(void *arg, int ith, int nth) {
 
 void tr_attention_forward(pool *p, float *out, float *att, const float *q, const float *k,
                           const float *v, int B, int T, int H, int KV, int hd) {
-    attn_job j = {
-        .out = out, .att = att, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .KV = KV, .hd = hd};
+    attn_job j = {.out = out,
+                  .att = att,
+                  .q = q,
+                  .k = k,
+                  .v = v,
+                  .B = B,
+                  .T = T,
+                  .H = H,
+                  .KV = KV,
+                  .hd = hd,
+                  .vo = pick_vec(hd)};
     par(p, attn_fwd_worker, &j);
 }
 
@@ -216,21 +266,16 @@ static void attend_row_bwd(const attn_job *j, float *da, int b, int h, int t) {
     float scale = 1.0f / sqrtf((float)j->hd);
     double sum = 0.0;
     for (int s = 0; s <= t; s++) {
-        da[s] = dot(dy, j->v + ko + (size_t)s * kd, j->hd);
+        da[s] = j->vo.dot(dy, j->v + ko + (size_t)s * kd, j->hd);
         sum += (double)da[s] * a[s];
-        float *dv = j->dv + ko + (size_t)s * kd;
-        for (int i = 0; i < j->hd; i++) dv[i] += a[s] * dy[i];
+        j->vo.axpy(j->dv + ko + (size_t)s * kd, a[s], dy, j->hd);
     }
     float *dq = j->dq + qo;
     const float *q = j->q + qo;
     for (int s = 0; s <= t; s++) {
         float g = a[s] * (da[s] - (float)sum) * scale;
-        const float *ks = j->k + ko + (size_t)s * kd;
-        float *dk = j->dk + ko + (size_t)s * kd;
-        for (int i = 0; i < j->hd; i++) {
-            dq[i] += g * ks[i];
-            dk[i] += g * q[i];
-        }
+        j->vo.axpy(dq, g, j->k + ko + (size_t)s * kd, j->hd);
+        j->vo.axpy(j->dk + ko + (size_t)s * kd, g, q, j->hd);
     }
 }
 
@@ -250,20 +295,9 @@ static void attn_bwd_worker(void *arg, int ith, int nth) {
 void tr_attention_backward(pool *p, float *dq, float *dk, float *dv, float *scratch,
                            const float *dout, const float *att, const float *q, const float *k,
                            const float *v, int B, int T, int H, int KV, int hd) {
-    attn_job j = {.dq = dq,
-                  .dk = dk,
-                  .dv = dv,
-                  .scratch = scratch,
-                  .dout = dout,
-                  .att_in = att,
-                  .q = q,
-                  .k = k,
-                  .v = v,
-                  .B = B,
-                  .T = T,
-                  .H = H,
-                  .KV = KV,
-                  .hd = hd};
+    attn_job j = {.dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .att_in = att};
+    j.q = q, j.k = k, j.v = v, j.B = B, j.T = T, j.H = H, j.KV = KV, j.hd = hd;
+    j.vo = pick_vec(hd);
     par(p, attn_bwd_worker, &j);
 }
 

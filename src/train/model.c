@@ -207,7 +207,13 @@ penny_status tr_model_new(const tr_config *cfg, int B, pool *p, tr_model **out, 
     bind(m, m->params, &m->w);
     bind(m, m->grads, &m->g);
     tr_rope_table(m->rope_cs, m->T, m->hd, cfg->rope_base);
-    if ((rc = tr_gemm_new(p, &m->gemm, err))) {
+    /* Largest packed left operand: rows of N tokens by the widest of C, F,
+     * vocab (forward and input gradients) or the vocab x N transpose of the
+     * logits' gradient (output weight gradient). */
+    size_t widest = (size_t)(cfg->ffn > cfg->vocab ? cfg->ffn : cfg->vocab);
+    if ((size_t)cfg->dim > widest) widest = (size_t)cfg->dim;
+    if ((rc = tr_gemm_new(p, &m->gemm, err)) ||
+        (rc = tr_gemm_reserve(m->gemm, ((size_t)m->N + 8) * (widest + 8), err))) {
         tr_model_free(m);
         return rc;
     }
