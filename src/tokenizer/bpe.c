@@ -149,25 +149,16 @@ static penny_status fallback(const tokenizer *t, const char *s, int n, tok_sink 
     return PENNY_OK;
 }
 
-/* One pre-split word of a byte-level vocabulary. */
-penny_status tok_bpe_word(const tokenizer *t, tok_work *w, const char *s, size_t n, tok_sink *out,
-                          penny_error *err) {
-    const tok_bpe *b = t->bpe;
-    penny_status rc = tok_work_buf(w, 2 * n, err);
-    if (rc) return rc;
-    int m = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        memcpy(w->buf + m, b->enc[c], b->enc_len[c]);
-        m += b->enc_len[c];
-    }
-    int32_t whole = b->ignore_merges ? tok_find(t, w->buf, (size_t)m) : -1;
+/* Merges one word (its bytes already mapped into w->buf[0..m)). */
+static penny_status merge_word(const tokenizer *t, tok_work *w, int m, tok_sink *out,
+                               penny_error *err) {
+    int32_t whole = t->bpe->ignore_merges ? tok_find(t, w->buf, (size_t)m) : -1;
     if (whole >= 0) {
         tok_emit(out, whole);
         return PENNY_OK;
     }
-    if ((rc = tok_merge(t, w, w->buf, m, tok_bpe_pair, err))) return rc;
-    for (int i = 0; i != -1 && !rc; i = w->sym[i].next) {
+    penny_status rc = tok_merge(t, w, w->buf, m, tok_bpe_pair, err);
+    for (int i = 0; !rc && i != -1; i = w->sym[i].next) {
         const tok_sym *y = &w->sym[i];
         int32_t id = tok_find(t, w->buf + y->start, (size_t)y->len);
         if (id >= 0)
@@ -176,6 +167,35 @@ penny_status tok_bpe_word(const tokenizer *t, tok_work *w, const char *s, size_t
             rc = fallback(t, w->buf + y->start, y->len, out, err);
     }
     return rc;
+}
+
+/* One pre-split word of a byte-level vocabulary, through the word cache
+ * when the call uses one. */
+penny_status tok_bpe_word(const tokenizer *t, tok_work *w, const char *s, size_t n, tok_sink *out,
+                          penny_error *err) {
+    const tok_bpe *b = t->bpe;
+    bool cache = w->use_cache && n <= TOK_CACHE_WORD;
+    const int32_t *hit;
+    int n_hit;
+    if (cache && tok_cache_get(&w->cache, s, n, &hit, &n_hit)) {
+        for (int i = 0; i < n_hit; i++) tok_emit(out, hit[i]);
+        return PENNY_OK;
+    }
+    penny_status rc = tok_work_buf(w, 2 * n, err);
+    if (rc) return rc;
+    int m = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        memcpy(w->buf + m, b->enc[c], b->enc_len[c]);
+        m += b->enc_len[c];
+    }
+    if (!cache) return merge_word(t, w, m, out, err);
+    int32_t ids[TOK_CACHE_WORD]; /* a word of n bytes never has more than n tokens */
+    tok_sink local = {ids, TOK_CACHE_WORD, 0};
+    if ((rc = merge_word(t, w, m, &local, err))) return rc;
+    for (int i = 0; i < local.n; i++) tok_emit(out, ids[i]);
+    tok_cache_put(&w->cache, s, n, ids, local.n);
+    return PENNY_OK;
 }
 
 /* ---- decoding ---- */

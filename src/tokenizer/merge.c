@@ -17,6 +17,7 @@
 #include "tokenizer/tok_int.h"
 
 void tok_work_free(tok_work *w) {
+    tok_cache_free(&w->cache);
     free(w->sym);
     free(w->heap);
     free(w->buf);

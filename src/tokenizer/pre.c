@@ -240,6 +240,7 @@ penny_status tok_bpe_encode(const tokenizer *t, tok_work *w, const char *text, s
         for (size_t i = 0; i < len && ascii; i++) ascii = (unsigned char)text[i] < 0x80;
         if (!ascii && !(rc = tok_nfc(text, len, &norm, &len, err))) text = norm;
     }
+    w->use_cache = len >= 1024;
     for (int i = 0; i < t->bpe->n_re && !rc; i++)
         if (!(c.md[i] = pcre2_match_data_create_from_pattern(t->bpe->re[i], NULL)))
             rc = err_set(err, PENNY_ERR_NOMEM, "tokenize: out of memory (match data)");

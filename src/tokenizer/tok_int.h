@@ -164,13 +164,43 @@ typedef struct tok_pair {
 } tok_pair;
 
 /* Scratch memory for one tok_encode call, reused across its fragments. */
+/* Words already encoded in this call -> their ids (cache.c). Text repeats
+ * its words, so most words skip the merges entirely. */
+typedef struct tok_cache_ent {
+    uint64_t hash;
+    uint32_t word, len; /* bytes[word .. word + len) */
+    uint32_t ids, n;    /* ids[ids .. ids + n) */
+} tok_cache_ent;
+
+typedef struct tok_cache {
+    uint32_t *slot; /* entry + 1, 0 = empty */
+    uint32_t mask;
+    tok_cache_ent *ent;
+    uint32_t n_ent;
+    char *bytes;
+    uint32_t n_bytes;
+    int32_t *ids;
+    uint32_t n_ids;
+} tok_cache;
+
 typedef struct tok_work {
     tok_sym *sym;
     tok_pair *heap;
     int cap; /* symbols the arrays hold (heap holds 3 * cap pairs) */
     char *buf;
     size_t buf_cap;
+    tok_cache cache;
+    bool use_cache; /* long texts only: the cache costs an allocation */
 } tok_work;
+
+#define TOK_CACHE_WORD 64 /* longer words are not cached */
+
+/* The cached ids of word s[0..n) (*ids, *n_ids), or false. */
+bool tok_cache_get(const tok_cache *c, const char *s, size_t n, const int32_t **ids, int *n_ids);
+/* Remembers ids for the word; silently does nothing when full or out of
+ * memory (the cache only saves time). */
+void tok_cache_put(tok_cache *c, const char *s, size_t n, const int32_t *ids, int n_ids);
+void tok_cache_free(tok_cache *c);
 
 void tok_work_free(tok_work *w);
 /* Makes w->buf hold at least n bytes. */
