@@ -76,6 +76,8 @@ static void test_constructs(void) {
            "{\"role\": \"user\", \"c\": \"u2\"}]}",
            "u1u2");
     EXPECT("{{ '\\u00e9\\n' }}", NULL, "\xC3\xA9\n");
+    /* a positional argument beside attribute= (a fuzz finding: read before the arguments) */
+    EXPECT("{{ [{'r': 'u'}] | map('x', attribute='r') | join }}", NULL, "u");
 }
 
 /* trim_blocks, lstrip_blocks, "-" control, the dropped trailing newline. */

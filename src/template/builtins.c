@@ -31,7 +31,7 @@ static val oom(rctx *r, int line) { return rt_fail(r, line, PENNY_ERR_NOMEM, "ou
 static val arg(const call_args *a, int i, const char *kw, val def) {
     for (int k = 0; kw && k < a->n_kw; k++)
         if (!strcmp(a->kw[k], kw)) return a->kw_v[k];
-    return i < a->n_pos ? a->pos[i] : def;
+    return i >= 0 && i < a->n_pos ? a->pos[i] : def;
 }
 
 static bool is_ws(char c) {
