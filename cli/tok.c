@@ -75,8 +75,11 @@ static int vocab_open(vocab_src *v, const char *cmd) {
     }
     char path[4096];
     if (penny_resolve_model(v->model, path, sizeof path, &err) ||
-        gguf_open(path, false, &v->g, &err) || tok_new(v->g, &v->t, &err))
+        gguf_open(path, false, &v->g, &err) || tok_new(v->g, &v->t, &err)) {
+        gguf_close(v->g);
+        v->g = NULL;
         return cli_fail(cmd, &err);
+    }
     return 0;
 }
 
