@@ -107,6 +107,49 @@ static void faults(long *minor, long *major) {
     *major = ru.ru_majflt;
 }
 
+/* What the process and the machine did, to tell a slow memory from a
+ * busy CPU: our CPU seconds, faults, and the whole machine's busy and
+ * stolen (hypervisor) time from /proc/stat, in seconds. */
+typedef struct bw_sample {
+    double wall, cpu, busy_all, steal;
+    long minor, major;
+} bw_sample;
+
+static bw_sample sample_now(void) {
+    bw_sample s = {.wall = now_s()};
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    s.cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    s.minor = ru.ru_minflt;
+    s.major = ru.ru_majflt;
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                    &v[4], &v[5], &v[6], &v[7]) == 8) {
+        double hz = (double)sysconf(_SC_CLK_TCK);
+        s.busy_all = (v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+        s.steal = v[7] / hz;
+    }
+    if (f) fclose(f);
+    return s;
+}
+
+/* One line: GB/s over the window; GB per CPU-second of the readers (their
+ * speed while they ran: the figure to compare when others share the CPU);
+ * our CPU share; other processes' CPU use and stolen time in cores; faults. */
+static void print_window(const char *what, double t, double bytes, double gbps, double worst_gbps,
+                         bw_sample a, bw_sample b, int nth) {
+    double wall = b.wall - a.wall, ours = b.cpu - a.cpu;
+    double others = (b.busy_all - a.busy_all - ours) / wall;
+    printf("%s t=%5.1fs %6.2f GB/s (worst %6.2f)  %5.1f GB/cpu-s  our cpu %3.0f%%  others %4.2f"
+           " cores  steal %4.2f  faults %ld minor %ld major\n",
+           what, t, gbps, worst_gbps, ours > 0 ? bytes / ours * 1e-9 : 0, 100 * ours / (wall * nth),
+           others < 0 ? 0 : others, (b.steal - a.steal) / wall, b.minor - a.minor,
+           b.major - a.major);
+    fflush(stdout);
+}
+
 /* Reads base[0..size) reps times with nth threads; fills secs[reps]. */
 static void run_passes(const unsigned char *base, size_t size, int nth, int reps, double *secs) {
     bw_job j = {.base = base, .size = size, .nth = nth, .reps = reps};
@@ -218,29 +261,24 @@ static int bench_file(const char *path, const char *mode, int nth, double second
         fflush(stdout);
         sleep((unsigned)idle);
     }
-    double t_start = now_s(), t_win = t_start, worst = 0, bytes = 0, busy = 0;
-    faults(&mi0, &ma0);
-    double first[1];
+    double t_start = now_s(), worst = 0, bytes = 0, busy = 0, first[1];
+    bw_sample a = sample_now(), b;
     run_passes(base, size, nth, 1, first);
-    faults(&mi1, &ma1);
-    printf("first pass %.2f GB/s  minor faults %ld  major %ld\n", size / first[0] * 1e-9, mi1 - mi0,
-           ma1 - ma0);
-    mi0 = mi1;
-    ma0 = ma1;
+    b = sample_now();
+    print_window("first pass", 0, (double)size, size / first[0] * 1e-9, size / first[0] * 1e-9, a,
+                 b, nth);
+    a = b;
     while (now_s() < t_start + seconds || bytes == 0) {
         double secs[1];
         run_passes(base, size, nth, 1, secs);
         bytes += (double)size;
         busy += secs[0];
         if (secs[0] > worst) worst = secs[0];
-        if (now_s() - t_win >= 2.0) {
-            faults(&mi1, &ma1);
-            printf(
-                "t=%5.1fs  %6.2f GB/s mean, %6.2f GB/s worst pass  minor faults %7ld  major %6ld\n",
-                now_s() - t_start, bytes / busy * 1e-9, size / worst * 1e-9, mi1 - mi0, ma1 - ma0);
-            fflush(stdout);
-            faults(&mi0, &ma0);
-            t_win = now_s();
+        if (now_s() - a.wall >= 2.0) {
+            b = sample_now();
+            print_window("window", b.wall - t_start, bytes, bytes / busy * 1e-9,
+                         size / worst * 1e-9, a, b, nth);
+            a = b;
             worst = bytes = busy = 0;
         }
     }
