@@ -9,8 +9,9 @@ with a causal mask. Usable as a module (LlamaRef) or a command line:
 
     ref_llama.py MODEL.gguf --ids 1,2,3 [--out logits.f64] [--greedy N] [--exact-act]
 
-Activation quantization: penny multiplies Q8_0 and Q4_0 weights by the
-activations rounded to 8-bit blocks (src/kernels/dispatch.h), so by default
+Activation quantization: penny multiplies quantized weights (Q8_0, Q4_0 and
+the K-quants) by the activations rounded to 8-bit blocks
+(src/kernels/dispatch.h), so by default
 the reference rounds a matmul's input the same way (quantize_act_q8, written
 here from that definition) before multiplying it, in float64, with such a
 weight. Everything else stays exact; --exact-act (act_q8=()) turns it off.
@@ -97,8 +98,8 @@ def attention(q, k, v, n_past=0):
 
 
 # ggml type ids whose matmuls read Q8-rounded activations in penny
-Q8_0, Q4_0 = 8, 2
-ACT_Q8_TYPES = (Q8_0, Q4_0)
+Q8_0, Q4_0, Q4_K, Q5_K, Q6_K = 8, 2, 12, 13, 14
+ACT_Q8_TYPES = (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)
 
 
 # |x/d| this close to k + 1/2 (in units of q) is a rounding tie: see below
@@ -106,7 +107,7 @@ TIE_TOL = 1e-4
 
 
 def quantize_act_q8(x, flip=(), ties=None):
-    """x rounded as penny rounds a matmul input for Q8_0/Q4_0 weights.
+    """x rounded as penny rounds a matmul input for quantized weights.
 
     Each row (last axis, a multiple of 32) goes in blocks of 32, in float32:
     d = max|x| / 127, q = x * (1/d) rounded half away from zero, clamped to
@@ -174,7 +175,8 @@ class LlamaRef:
         found = [] if self._ties is not None else None
         xq = quantize_act_q8(x, [i for s, i in self._flips if s == site], found)
         for i, gap in found or ():
-            self._ties.append((site, i, f"{what}, token {i // x.shape[-1]} (|x/d - (k+1/2)| = {gap:.1e})"))
+            t = i // x.shape[-1]
+            self._ties.append((site, i, t, gap, f"{what}, token {t} (|x/d - (k+1/2)| = {gap:.1e})"))
         return xq
 
     def _inputs(self, x, Q, names, what):
@@ -204,9 +206,9 @@ class LlamaRef:
     def forward(self, ids, flips=(), ties=None):
         """Logits (T, vocab) for tokens ids at positions 0..T-1.
 
-        With Q8-rounded inputs: `ties` (a list) receives (site, index, where)
-        of every rounding tie; `flips` holds (site, index) pairs of ties to
-        round the other way (see quantize_act_q8).
+        With Q8-rounded inputs: `ties` (a list) receives (site, index, token,
+        distance from the tie, description) of every rounding tie; `flips` holds (site, index) pairs
+        of ties to round the other way (see quantize_act_q8).
         """
         hp = self.hp
         ids = np.asarray(ids, dtype=np.int64)
@@ -237,7 +239,7 @@ def main(argv):
     ap.add_argument("--greedy", type=int, default=0, help="print n greedy continuations")
     ap.add_argument("--neox", action="store_true", help="NeoX rope ordering")
     ap.add_argument("--exact-act", action="store_true",
-                    help="no Q8 rounding of matmul inputs for Q8_0/Q4_0 weights")
+                    help="no Q8 rounding of matmul inputs for quantized weights")
     a = ap.parse_args(argv)
     ref = LlamaRef(a.model, neox=a.neox, act_q8=() if a.exact_act else ACT_Q8_TYPES)
     ids = [int(t) for t in a.ids.split(",")]

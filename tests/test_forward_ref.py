@@ -18,19 +18,19 @@ by build/tests/tool_genmodel: every weight type with GQA, plus untied output,
 partial rope, linear rope scaling, rope_freqs with another base, a head
 dimension other than dim/heads, MHA and MQA; (3) K-quants: an F32 random
 model with dim 256 quantized by `penny quantize` to Q4_K, Q5_K, Q6_K and the
-Q4_K_M mix, run with PENNY_CPU=scalar (the reference dot products use the
-exact dequantized weights; a SIMD path may quantize activations).
+Q4_K_M mix, each also with PENNY_CPU=scalar.
 
-Q8_0 and Q4_0 weights multiply activations that penny rounds to 8-bit
-blocks (src/kernels/dispatch.h); the reference rounds them the same way
+Quantized weights (Q8_0, Q4_0, K-quants) multiply activations that penny
+rounds to 8-bit blocks (src/kernels/dispatch.h); the reference rounds them the same way
 (ref_llama.quantize_act_q8), so the error still measures only float32
 arithmetic. One thing float32 arithmetic can do there: where an activation
 sits on a rounding tie (x/d within 1e-4 of k + 1/2) its last bits decide
 the rounding, and penny may round to the other neighbour, equally correct,
 moving the logits by ~1e-3. When a comparison fails and the reference met
 such ties, compare() retries with up to MAX_TIES of them rounded the other
-way (greedily, the one that helps most first) and prints which; the
-tolerance stays 1e-4. The Q8_0 and Q4_0 cases also run with
+way (in position order, see resolve_ties) and prints which; the
+tolerance stays 1e-4. (It also does so above TOL/10, so that the errors
+printed are those of the arithmetic.) The Q8_0 and Q4_0 cases also run with
 PENNY_CPU=scalar and with one thread.
 Exits non-zero on any failure; uses only numpy and the standard library.
 """
@@ -49,7 +49,7 @@ sys.path.insert(0, HERE)
 import ref_llama  # noqa: E402
 
 TOL = 1e-4
-MAX_TIES = 4  # rounding ties the reference may round the other way per case
+MAX_TIES = 8  # rounding ties the reference may round the other way per case
 ROOT = os.path.dirname(HERE)
 SHARED = os.environ.get("PENNY_SHARED", os.path.join(ROOT, "..", "shared"))
 STORIES_PROMPT = [1, 403, 407, 261, 378]  # BOS + "Once upon a time"
@@ -100,36 +100,71 @@ def rel_err(got, ref):
     return float(np.max(np.abs(got - ref).max(axis=1) / np.abs(ref).max(axis=1)))
 
 
-def reference(ref, ids, **kw):
+_plain = {}  # (reference, ids) -> (logits, ties) of the forward without flips
+
+
+def reference(ref, ids, flips=(), ties=None):
     global ref_seconds
-    t0 = time.perf_counter()
-    logits = ref.forward(ids, **kw)
-    ref_seconds += time.perf_counter() - t0
+    key = (id(ref), tuple(ids))
+    if not flips and key in _plain and _plain[key][0] is ref:
+        logits, found = _plain[key][1:]
+    else:
+        t0 = time.perf_counter()
+        found = []
+        logits = ref.forward(ids, flips=tuple(flips), ties=found)
+        ref_seconds += time.perf_counter() - t0
+        if not flips:
+            _plain[key] = (ref, logits, found)
+    if ties is not None:
+        ties.extend(found)
     return logits
 
 
-def resolve_ties(ref, ids, got, ties, err):
-    """Rounds some of the reference's rounding ties the other way, greedily,
-    one tie per step, as long as that brings it closer to penny. Each step
-    tries every remaining tie with one forward pass. Returns the final error
-    and the ties taken; only the ties' rounding changes, not the tolerance."""
+def positions_err(got, ref):
+    """Per position: ||got - ref||_inf / ||ref||_inf."""
+    return np.abs(got - ref).max(axis=1) / np.abs(ref).max(axis=1)
+
+
+def first_off(got, ref):
+    """The first position whose error exceeds TOL/10 (len if none)."""
+    off = np.flatnonzero(~(positions_err(got, ref) <= TOL / 10))
+    return int(off[0]) if off.size else len(got)
+
+
+def resolve_ties(ref, ids, got, ties):
+    """Rounds some of the reference's rounding ties the other way to follow
+    penny. A tie at token t can only move the logits of positions >= t, so
+    ties are settled in position order: at each step, the first position
+    that is off (error above TOL/10) is explained by a tie of that token if
+    one moves it on (the closest ties tried first), else by the earlier tie
+    that moves it furthest. Rounding a tie the other way changes what
+    follows it, so each step looks at the ties of the current reference.
+    Returns the final error and the ties taken; only the ties' rounding
+    changes, not the tolerance. (A bug is not explained away: each tie
+    moves the logits in its own way, and the result must still fall within
+    TOL.)"""
     taken = []
-    for _ in range(MAX_TIES):
+    p = first_off(got, reference(ref, ids))
+    while p < len(ids) and len(taken) < MAX_TIES:
+        flips = [t[:2] for t in taken]
+        if taken:
+            ties = []
+            reference(ref, ids, flips=flips, ties=ties)
+        free = sorted((t for t in ties if tuple(t[:2]) not in flips), key=lambda t: t[3])
         best = None
-        for site, i, where in ties:
-            if (site, i) in [t[:2] for t in taken]:
-                continue
-            flips = [t[:2] for t in taken] + [(site, i)]
-            e = rel_err(got, reference(ref, ids, flips=flips))
-            if e < err and (best is None or e < best[0]):
-                best = (e, (site, i, where))
+        for tie in [t for t in free if t[2] == p] + [t for t in free if t[2] < p]:
+            if best and tie[2] < p and best[1][2] == p:
+                break  # a tie of token p already helps
+            q = first_off(got, reference(ref, ids, flips=flips + [tie[:2]]))
+            if q > p and (best is None or q > best[0]):
+                best = (q, tie)
+            if best and best[1][2] == p and q > p:
+                break
         if best is None:
             break
-        err = best[0]
         taken.append(best[1])
-        if err <= TOL:
-            break
-    return err, taken
+        p = best[0]
+    return rel_err(got, reference(ref, ids, flips=[t[:2] for t in taken])), taken
 
 
 def compare(label, ref, model, ids, tmp, **kw):
@@ -143,15 +178,15 @@ def compare(label, ref, model, ids, tmp, **kw):
     ties = []
     err = rel_err(got, reference(ref, ids, ties=ties))
     taken = []
-    if err > TOL and ties:
-        err, taken = resolve_ties(ref, ids, got, ties, err)
+    if err > TOL / 10 and ties:  # a tie can also cost less than TOL; show it anyway
+        err, taken = resolve_ties(ref, ids, got, ties)
     ok = err <= TOL
     if not ok:
         failures.append(label)
     note = f", {len(ties)} rounding ties" if ties else ""
     print(f"{'ok  ' if ok else 'FAIL'} {label:44s} max rel err {err:.3e} (tol {TOL:.0e}){note}")
-    for _, _, where in taken:
-        print(f"     rounded the other way: the tie at {where}")
+    for tie in taken:
+        print(f"     rounded the other way: the tie at {tie[4]}")
     return got
 
 
@@ -259,25 +294,18 @@ def test_kquants(tmp):
     src = os.path.join(tmp, "kq-f32.gguf")
     run([tool("tool_genmodel"), src, "--seed", "200", "--dim", "256", "--ff", "512",
          "--heads", "4", "--kv-heads", "2", "--untied"])
-    saved = os.environ.get("PENNY_CPU")
-    os.environ["PENNY_CPU"] = "scalar"
-    try:
-        for i, (label, qtype) in enumerate(KQUANT_CASES):
-            model = os.path.join(tmp, f"kq{i}.gguf")
-            try:
-                run([penny_cli(), "quantize", src, model, qtype])
-            except RuntimeError as e:
-                failures.append(label)
-                print(f"FAIL {label}: {e}")
-                continue
-            ref = ref_llama.LlamaRef(model)
-            ids = [1] + [int(t) for t in np.random.RandomState(50 + i).randint(3, ref.n_vocab, 63)]
-            compare(f"quantized {label} (dim 256)", ref, model, ids, tmp)
-    finally:
-        if saved is None:
-            del os.environ["PENNY_CPU"]
-        else:
-            os.environ["PENNY_CPU"] = saved
+    for i, (label, qtype) in enumerate(KQUANT_CASES):
+        model = os.path.join(tmp, f"kq{i}.gguf")
+        try:
+            run([penny_cli(), "quantize", src, model, qtype])
+        except RuntimeError as e:
+            failures.append(label)
+            print(f"FAIL {label}: {e}")
+            continue
+        ref = ref_llama.LlamaRef(model)
+        ids = [1] + [int(t) for t in np.random.RandomState(50 + i).randint(3, ref.n_vocab, 63)]
+        compare(f"quantized {label} (dim 256)", ref, model, ids, tmp)
+        compare(f"quantized {label} PENNY_CPU=scalar", ref, model, ids, tmp, cpu="scalar")
 
 
 def main():

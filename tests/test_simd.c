@@ -30,13 +30,18 @@
 #include "base/pool.h"
 #include "check.h"
 #include "kernels/dispatch.h"
+#include "kernels/kquants.h"
 #include "kernels/ops.h"
 #include "kernels/types.h"
 
-static const uint32_t k_types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0};
+static const uint32_t k_types[] = {TYPE_F32,  TYPE_F16,  TYPE_BF16, TYPE_Q8_0,
+                                   TYPE_Q4_0, TYPE_Q4_K, TYPE_Q5_K, TYPE_Q6_K};
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
 static const int k_ns[] = {32, 64, 96, 4096, 11008};
+static const int k_ns_K[] = {256, 768, 4096, 11008}; /* K-quants: whole superblocks */
 #define N_NS (sizeof k_ns / sizeof k_ns[0])
+
+static bool is_kquant(uint32_t t) { return t == TYPE_Q4_K || t == TYPE_Q5_K || t == TYPE_Q6_K; }
 
 /* ---- helpers ---- */
 
@@ -118,7 +123,8 @@ static void test_prep_scalar(void) {
     kern_scalar.prep_q8(&g, x, 32);
     CHECK(g.d[0] == 1.0f && g.d[3] == 1.0f && g.d[4] == 0.0f);
     CHECK(g.lo[0] == 127 && g.lo[1] == 3 && g.lo[2] == -3 && g.hi[15] == 3);
-    CHECK(g.nsum[0] == -(127 + 3) && g.nsum[1] == 0 && g.nsum[4] == 0);
+    CHECK(g.nsum[0] == -(127 + 3 * 8 - 3 * 7) && g.nsum[1] == 0 && g.nsum[2] == 0 &&
+          g.nsum[4] == 0);
     CHECK(g.lo[16] == 0 && g.hi[63] == 0); /* missing blocks read as zero */
 }
 
@@ -154,9 +160,49 @@ static void wmat_random(wmat *m) {
     }
 }
 
+static void random_bytes(uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rng_next();
+}
+
+/* The 12 scale bytes of Q4_K/Q5_K from 6-bit sc[8], m[8] (kquants.h). */
+static void pack_k_scales(uint8_t *b, const int *sc, const int *m) {
+    memset(b, 0, 12);
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            b[j] = (uint8_t)sc[j], b[j + 4] = (uint8_t)m[j];
+        } else {
+            b[j + 4] = (uint8_t)((sc[j] & 15) | (m[j] & 15) << 4);
+            b[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+            b[j] |= (uint8_t)((m[j] >> 4) << 6);
+        }
+    }
+}
+
+/* Raw K-quant superblocks: every q bit pattern, sub-block scales and mins
+ * up to smax (Q6_K: -smax..smax), d and dmin powers of two. */
+static void k_exact_row(uint32_t type, uint8_t *row, int n, int smax) {
+    size_t sb = type_row_size(type, 256);
+    for (int i = 0; i < n / 256; i++) {
+        uint8_t *b = row + i * sb;
+        random_bytes(b, sb);
+        uint16_t d = half_from_f32(ldexpf(1.0f, rng_int(-1, 0)));
+        uint16_t dmin = half_from_f32(ldexpf(1.0f, rng_int(-1, 0)));
+        if (type == TYPE_Q6_K) {
+            block_q6_K *q = (block_q6_K *)b;
+            for (int j = 0; j < 16; j++) q->scales[j] = (int8_t)rng_int(-smax, smax);
+            q->d = d;
+        } else {
+            int sc[8], m[8];
+            for (int j = 0; j < 8; j++) sc[j] = rng_int(0, smax), m[j] = rng_int(0, smax);
+            memcpy(b, &d, 2), memcpy(b + 2, &dmin, 2);
+            pack_k_scales(b + 4, sc, m);
+        }
+    }
+}
+
 /* Exact weights: integers up to wmax times 2^e (e per row, in -1..1); for
- * Q8_0 / Q4_0 the raw quants are set directly (every byte / nibble
- * possible) with a power-of-two d. */
+ * quantized types the raw quants are set directly (every byte / nibble
+ * possible) with power-of-two scales (K-quants: sub-block scales <= wmax). */
 static void wmat_exact(wmat *m, int wmax) {
     const type_traits *tt = type_get(m->type);
     for (int r = 0; r < m->nr; r++) {
@@ -174,6 +220,8 @@ static void wmat_exact(wmat *m, int wmax) {
                 b[i].d = half_from_f32(scale);
                 for (int j = 0; j < 16; j++) b[i].qs[j] = (uint8_t)rng_int(0, 255);
             }
+        } else if (is_kquant(m->type)) {
+            k_exact_row(m->type, row, m->n, wmax);
         } else {
             float *f = m->wf + (size_t)r * m->n;
             for (int i = 0; i < m->n; i++) f[i] = (float)rng_int(-wmax, wmax) * scale;
@@ -194,10 +242,16 @@ static void fill_exact(float *x, int n, int qmax) {
 }
 
 /* Largest weight magnitude for which every partial sum stays below 2^24
- * units (with qmax-sized activations and one 127 per block). */
+ * units (with qmax-sized activations and one 127 per block); for K-quants
+ * the largest sub-block scale, 0 if none is small enough. */
 static int exact_wmax(uint32_t type, int n, int *qmax) {
     int full = type == TYPE_Q8_0 ? 128 : type == TYPE_Q4_0 ? 8 : 127;
     *qmax = 127;
+    if (is_kquant(type)) { /* |q| <= 15, 31, 32; scales and x units down to 1/4 */
+        *qmax = 15;
+        int qw = type == TYPE_Q4_K ? 16 : 33, smax = (int)(0x1p24 / ((double)n * qw * 19 * 4));
+        return smax < 63 ? smax : 63;
+    }
     if ((double)n * full * 127 * 2 < 0x1p24) return full; /* up to 2x for e = 1 */
     *qmax = 15;
     if (type == TYPE_Q4_0) return 8;
@@ -268,9 +322,11 @@ static void test_gemm_shape(const kern_ops *k, uint32_t type, int n, int nr, int
     wmat_alloc(&m, type, n, nr);
     float *x = xmalloc(sizeof(float) * n * nt);
     int qmax, wmax = exact_wmax(type, n, &qmax);
-    wmat_exact(&m, wmax);
-    for (int t = 0; t < nt; t++) fill_exact(x + (size_t)t * n, n, qmax);
-    compare_gemm(k, &m, x, nt, true);
+    if (wmax > 0) {
+        wmat_exact(&m, wmax);
+        for (int t = 0; t < nt; t++) fill_exact(x + (size_t)t * n, n, qmax);
+        compare_gemm(k, &m, x, nt, true);
+    }
     wmat_random(&m);
     for (int i = 0; i < n * nt; i++) x[i] = rng_unit();
     compare_gemm(k, &m, x, nt, false);
@@ -283,7 +339,9 @@ static void test_gemm(const kern_ops *k) {
     static const int toks[] = {1, 2, 3, 7};
     for (size_t ti = 0; ti < N_TYPES; ti++)
         for (size_t ni = 0; ni < N_NS; ni++) {
-            int n = k_ns[ni], big = n > 1024;
+            bool kq = is_kquant(k_types[ti]);
+            if (kq && ni == N_NS - 1) continue;
+            int n = kq ? k_ns_K[ni] : k_ns[ni], big = n > 1024;
             for (size_t ri = 0; ri < 3; ri++)
                 for (size_t ki = 0; ki < 4; ki++)
                     if (!big || ki < 2 || ri == 2)
@@ -297,6 +355,40 @@ static void test_gemm(const kern_ops *k) {
             for (size_t ki = 0; ki < 4; ki++) test_gemm_shape(k, k_types[ti], odd[ni], 5, toks[ki]);
 }
 
+/* The scalar kernels that read Q8 activations against each type's own
+ * reference dot (types.h) on the dequantized activations: an independent
+ * decoding of the weights. The dots differ only in rounding (and, for
+ * Q4_K / Q5_K, in the format rounding each weight d*sc*q - dmin*m to float,
+ * half an ulp per weight). */
+static void test_scalar_q8(void) {
+    for (size_t ti = 3; ti < N_TYPES; ti++) {
+        uint32_t type = k_types[ti];
+        int n = is_kquant(type) ? 768 : 96, nt = 3;
+        wmat m;
+        wmat_alloc(&m, type, n, 5);
+        wmat_random(&m);
+        float *x = xmalloc(sizeof(float) * n * nt), *xq = xmalloc(sizeof(float) * n), y[15];
+        double mag[15];
+        for (int i = 0; i < n * nt; i++) x[i] = rng_unit();
+        size_t ab;
+        void *act = prepare(&kern_scalar, type, x, n, nt, &ab);
+        kern_gemm(&kern_scalar, type)(y, m.nr, m.w, m.rb, act, ab, n, m.nr, nt);
+        magnitudes(mag, &m, act, ab, nt);
+        for (int t = 0; t < nt; t++) {
+            for (int i = 0; i < n; i++)
+                xq[i] = (float)act_value((const act_q8_group *)((uint8_t *)act + t * ab), i);
+            for (int r = 0; r < m.nr; r++) {
+                double want = type_get(type)->dot_f32(m.w + r * m.rb, xq, n);
+                double got = y[t * m.nr + r], tol = 0x1p-22 * mag[t * m.nr + r];
+                CHECKF(fabs(got - want) <= tol, "scalar %s Q8 dot: got %.9g want %.9g",
+                       type_name(type), got, want);
+            }
+        }
+        free(x), free(xq), free(act);
+        wmat_free(&m);
+    }
+}
+
 /* ---- op_matmul: thread splits and the table in use ---- */
 
 static void run_matmul(pool *p, float *y, const wmat *m, const float *x, int T) {
@@ -308,6 +400,7 @@ static void test_matmul(const kern_ops *k, enum kern_isa isa, pool *p1, pool *p2
     for (size_t ti = 0; ti < N_TYPES; ti++)
         for (size_t ki = 0; ki < 5; ki++) {
             int n = toks[ki] == 64 ? 256 : 4096, nr = 67, T = toks[ki];
+            if (is_kquant(k_types[ti]) && T > 3) continue; /* slow scalar path */
             wmat m;
             wmat_alloc(&m, k_types[ti], n, nr);
             wmat_random(&m);
@@ -381,6 +474,7 @@ int main(void) {
     }
     test_dispatch();
     test_prep_scalar();
+    test_scalar_q8();
     for (int i = 0; i < KERN_ISA_COUNT; i++) {
         const kern_ops *k = kern_ops_for((enum kern_isa)i);
         if (!k) {

@@ -81,7 +81,14 @@ bool kern_use(enum kern_isa isa) {
 }
 
 enum kern_act kern_act_of(uint32_t type) {
-    return type == TYPE_Q8_0 || type == TYPE_Q4_0 ? KERN_ACT_Q8 : KERN_ACT_F32;
+    switch (type) {
+    case TYPE_Q8_0:
+    case TYPE_Q4_0:
+    case TYPE_Q4_K:
+    case TYPE_Q5_K:
+    case TYPE_Q6_K: return KERN_ACT_Q8;
+    default: return KERN_ACT_F32;
+    }
 }
 
 size_t kern_act_row_bytes(enum kern_act act, int n) {

@@ -30,18 +30,16 @@ enum kern_isa { KERN_SCALAR, KERN_AVX2, KERN_AVX512, KERN_NEON, KERN_ISA_COUNT }
 /* What a weight type's kernels read as activations. */
 enum kern_act {
     KERN_ACT_F32, /* the f32 rows as given (F32, F16, BF16 and types without a kernel) */
-    KERN_ACT_Q8,  /* rows of act_q8_group (Q8_0 and Q4_0 weights) */
+    KERN_ACT_Q8,  /* rows of act_q8_group (Q8_0, Q4_0 and K-quant weights) */
 };
 
 /*
- * Q8 activations: integer dot products against Q8_0 / Q4_0 weights need the
- * activations as 8-bit integers too. A row of n activations (n % 32 == 0) is
- * quantized in blocks of 32, with the Q8_0 formulas except that the scale d
- * stays f32 (an f16 d would add up to 2^-11 relative error per block for no
- * gain: activations are quantized once per matmul and never stored):
- *     d = max |x| / 127,  q = round(x * (1/d)) half away from zero, |q| <= 127
- *     (q = 0 when d = 0).
- * Blocks are kept in groups of four, laid out so one 512-bit load fetches
+ * Q8 activations: integer dot products against quantized weights (Q8_0,
+ * Q4_0, K-quants) need the activations as 8-bit integers too. A row of n activations (n % 32 == 0)
+ * is quantized in blocks of 32, with the Q8_0 formulas except that the scale d stays f32 (an f16 d
+ * would add up to 2^-11 relative error per block for no gain: activations are quantized once per
+ * matmul and never stored): d = max |x| / 127,  q = round(x * (1/d)) half away from zero, |q| <=
+ * 127 (q = 0 when d = 0). Blocks are kept in groups of four, laid out so one 512-bit load fetches
  * the first halves of four blocks; a row takes ceil(n/128) groups and the
  * blocks missing from the last group read as zeros (q = 0, d = 0).
  */
@@ -49,7 +47,8 @@ typedef struct act_q8_group {
     int8_t lo[64];    /* q of elements 0..15 of blocks 0, 1, 2, 3 */
     int8_t hi[64];    /* q of elements 16..31 of blocks 0, 1, 2, 3 */
     float d[16];      /* d of block b in d[4b .. 4b+3] */
-    int32_t nsum[16]; /* nsum[4b] = -(sum of the q of block b); other lanes 0 */
+    int32_t nsum[16]; /* nsum[4b], nsum[4b+1] = -(sum of the q of elements 0..15,
+                       * resp. 16..31, of block b); other lanes 0 */
 } act_q8_group;
 
 _Static_assert(sizeof(act_q8_group) == 256, "act_q8_group layout");

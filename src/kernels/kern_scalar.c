@@ -2,13 +2,16 @@
  * kern_scalar.c - the scalar matmul kernels: the ground truth every SIMD
  * kernel is tested against, and the fallback on CPUs without one.
  *
- * Weights read f32 activations through their type's reference dot
- * (types_ref.c: double accumulation, nearly the exactly rounded dot).
- * Q8_0 and Q4_0 weights instead read Q8 activations (dispatch.h): each
- * block's integer dot sum(w_q * x_q) is exact in int32, and the total
- * sum over blocks of d_w * d_x * isum is formed in double and rounded once,
- * so the result is the exactly rounded dot of the dequantized weights with
- * the dequantized activations (to within a unit or two in the last place).
+ * F32, F16 and BF16 weights read f32 activations through their type's
+ * reference dot (types_ref.c: double accumulation, nearly the exactly
+ * rounded dot). Quantized weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) instead
+ * read Q8 activations (dispatch.h): each block's integer dot sum(w_q * x_q)
+ * is exact in int32, and the total over blocks of the scales times the
+ * integer dots is formed in double and rounded once, so the result is the
+ * nearly exactly rounded dot of the dequantized weights with the
+ * dequantized activations. (For Q4_K / Q5_K "dequantized" means the affine
+ * form d*sc*q - dmin*m in exact arithmetic; the format rounds each such
+ * weight to float, a difference of at most half an ulp per weight.)
  * SIMD kernels compute the same integer sums, bit for bit, and differ only
  * in how they round the float accumulation.
  */
@@ -17,6 +20,7 @@
 
 #include "base/half.h"
 #include "kernels/dispatch.h"
+#include "kernels/kquants.h"
 
 /* ---- Q8 activations ---- */
 
@@ -38,17 +42,15 @@ static void act_block(act_q8_group *g, int k, const float *x) {
     }
     float d = amax / 127.0f;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
-    int sum = 0;
     for (int j = 0; j < 32; j++) {
         int8_t q = act_round(x[j] * id);
         if (j < 16)
             g->lo[16 * k + j] = q;
         else
             g->hi[16 * k + j - 16] = q;
-        sum += q;
+        g->nsum[4 * k + j / 16] -= q; /* zeroed by prep_q8 */
     }
     for (int l = 0; l < 4; l++) g->d[4 * k + l] = d;
-    g->nsum[4 * k] = -sum;
 }
 
 static void prep_q8(void *act, const float *x, int n) {
@@ -96,6 +98,82 @@ static float dot_q4_0(const void *row, const act_q8_group *a, int n) {
     return (float)sum;
 }
 
+/* ---- K-quants against Q8 activations (layouts in kquants.h) ---- */
+
+/* q (0..15, resp. 0..31) of element e of a Q4_K / Q5_K superblock. */
+static int q4_K_q(const uint8_t *qs, int e) {
+    return (qs[32 * (e / 64) + e % 32] >> (e % 64 < 32 ? 0 : 4)) & 15;
+}
+
+static int q5_K_q(const block_q5_K *b, int e) {
+    return q4_K_q(b->qs, e) | ((b->qh[e % 32] >> (e / 32)) & 1) << 4;
+}
+
+/* q (0..63) of element e of a Q6_K superblock; its value is d*scale*(q-32). */
+static int q6_K_q(const block_q6_K *b, int e) {
+    int h = e / 128, k = (e % 128) / 32, l = e % 32;
+    int low = (b->ql[64 * h + 32 * (k % 2) + l] >> (k < 2 ? 0 : 4)) & 15;
+    return low | ((b->qh[32 * h + l] >> (2 * k)) & 3) << 4;
+}
+
+/* Q4_K / Q5_K sub-block j of superblock i (activation block 8i+j):
+ * d*sc*dx*sum(q*qx) - dmin*m*dx*sum(qx), the affine form of the weights. */
+static double sub45(uint16_t dh, uint16_t mh, const uint8_t *scales, const int *q,
+                    const act_q8_group *a, int blk, int j) {
+    uint8_t sc, m;
+    kq_scale_min(scales, j, &sc, &m);
+    int32_t isum = 0, xsum = 0;
+    for (int l = 0; l < 32; l++) {
+        isum += q[l] * act_q(a, blk, l);
+        xsum += act_q(a, blk, l);
+    }
+    double dx = act_d(a, blk);
+    return (double)half_to_f32(dh) * sc * dx * isum - (double)half_to_f32(mh) * m * dx * xsum;
+}
+
+static float dot_q4_K(const void *row, const act_q8_group *a, int n) {
+    const block_q4_K *w = row;
+    double sum = 0.0;
+    for (int i = 0; i < n / QK_K; i++)
+        for (int j = 0; j < 8; j++) {
+            int q[32];
+            for (int l = 0; l < 32; l++) q[l] = q4_K_q(w[i].qs, 32 * j + l);
+            sum += sub45(w[i].d, w[i].dmin, w[i].scales, q, a, 8 * i + j, j);
+        }
+    return (float)sum;
+}
+
+static float dot_q5_K(const void *row, const act_q8_group *a, int n) {
+    const block_q5_K *w = row;
+    double sum = 0.0;
+    for (int i = 0; i < n / QK_K; i++)
+        for (int j = 0; j < 8; j++) {
+            int q[32];
+            for (int l = 0; l < 32; l++) q[l] = q5_K_q(&w[i], 32 * j + l);
+            sum += sub45(w[i].d, w[i].dmin, w[i].scales, q, a, 8 * i + j, j);
+        }
+    return (float)sum;
+}
+
+/* Q6_K: scales per 16 elements, two per activation block. */
+static float dot_q6_K(const void *row, const act_q8_group *a, int n) {
+    const block_q6_K *w = row;
+    double sum = 0.0;
+    for (int i = 0; i < n / QK_K; i++) {
+        double d = half_to_f32(w[i].d);
+        for (int s = 0; s < 16; s++) {
+            int blk = 8 * i + s / 2;
+            int32_t isum = 0;
+            for (int l = 0; l < 16; l++) {
+                int e = 16 * s + l;
+                isum += (q6_K_q(&w[i], e) - 32) * act_q(a, blk, e % 32);
+            }
+            sum += d * w[i].scales[s] * act_d(a, blk) * isum;
+        }
+    }
+    return (float)sum;
+}
+
 /* ---- gemm: every (row, token) pair, one dot each ---- */
 
 #define GEMM_LOOP(DOT, ACT_T)                                                                      \
@@ -114,6 +192,21 @@ static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t row_bytes, con
 static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
                       size_t act_bytes, int n, int nr, int nt) {
     GEMM_LOOP(dot_q4_0, act_q8_group)
+}
+
+static void gemm_q4_K(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
+                      size_t act_bytes, int n, int nr, int nt) {
+    GEMM_LOOP(dot_q4_K, act_q8_group)
+}
+
+static void gemm_q5_K(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
+                      size_t act_bytes, int n, int nr, int nt) {
+    GEMM_LOOP(dot_q5_K, act_q8_group)
+}
+
+static void gemm_q6_K(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
+                      size_t act_bytes, int n, int nr, int nt) {
+    GEMM_LOOP(dot_q6_K, act_q8_group)
 }
 
 /* The reference dot of any type with f32 activations. */
@@ -137,8 +230,8 @@ static void gemm_bf16(float *y, size_t ldy, const void *w, size_t rb, const void
     gemm_any(y, ldy, w, rb, act, ab, n, nr, nt, type_get(TYPE_BF16)->dot_f32);
 }
 
-/* Types without an entry here (K-quants so far) are computed by op_matmul
- * with their reference dot (types.h) on f32 activations. */
+/* Types without an entry here are computed by op_matmul with their
+ * reference dot (types.h) on f32 activations. */
 const kern_ops kern_scalar = {
     .name = "scalar",
     .prep_q8 = prep_q8,
@@ -149,5 +242,8 @@ const kern_ops kern_scalar = {
             [TYPE_BF16] = gemm_bf16,
             [TYPE_Q8_0] = gemm_q8_0,
             [TYPE_Q4_0] = gemm_q4_0,
+            [TYPE_Q4_K] = gemm_q4_K,
+            [TYPE_Q5_K] = gemm_q5_K,
+            [TYPE_Q6_K] = gemm_q6_K,
         },
 };

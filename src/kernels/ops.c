@@ -11,9 +11,9 @@
  * that matters.
  *
  * The matmul is the exception: it is where the time goes, so it runs the
- * kernel table chosen for this CPU (dispatch.h). Q8_0 and Q4_0 weights read
+ * kernel table chosen for this CPU (dispatch.h). Quantized weights read
  * activations quantized to 8 bits (once per call, into caller-owned
- * scratch), every other type reads the f32 activations.
+ * scratch); F32, F16 and BF16 read the f32 activations.
  */
 #include "kernels/ops.h"
 

@@ -21,12 +21,13 @@ void op_rmsnorm(float *y, const float *x, const float *w, int T, int n, float ep
  * split across the pool's threads (NULL pool: the calling thread).
  *
  * Computed by the kernels of the table dispatch.h picks for this CPU
- * (PENNY_CPU forces one). Q8_0 and Q4_0 weights are multiplied with the
- * activations quantized to 8-bit blocks (dispatch.h: act_q8_group), so for
- * those types Y is the dot with Q8-rounded X, not with X itself (relative
- * difference about 0.3% per product, mostly averaging out). F32, F16 and
- * BF16 weights use X exactly; SIMD kernels accumulate in float in their own
- * order (tolerances in tests/test_simd.c).
+ * (PENNY_CPU forces one). Quantized weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)
+ * are multiplied with the activations quantized to 8-bit blocks of 32
+ * (dispatch.h: act_q8_group), so for those types Y is the dot with
+ * Q8-rounded X, not with X itself (about 0.2% relative per element, mostly
+ * averaging out). F32, F16 and BF16 weights use X exactly. SIMD kernels
+ * accumulate in float in their own order (tolerances in tests/test_simd.c);
+ * the result does not depend on the thread count.
  *
  * scratch: op_matmul_scratch(type, T, n_in) bytes (any alignment) that the
  * call may overwrite, so the decode loop never allocates; NULL makes the

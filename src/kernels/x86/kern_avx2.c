@@ -90,8 +90,8 @@ TGT static void act_block(act_q8_group *g, int k, const float *x) {
         q[i] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(v[i], _mm256_set1_ps(id))));
     _mm_storeu_si128((__m128i *)(g->lo + 16 * k), pack16(q[0], q[1]));
     _mm_storeu_si128((__m128i *)(g->hi + 16 * k), pack16(q[2], q[3]));
-    __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-    g->nsum[4 * k] = -hsum8i(s);
+    g->nsum[4 * k] = -hsum8i(_mm256_add_epi32(q[0], q[1]));
+    g->nsum[4 * k + 1] = -hsum8i(_mm256_add_epi32(q[2], q[3]));
     _mm_storeu_ps(g->d + 4 * k, _mm_set1_ps(d));
 }
 

@@ -76,7 +76,8 @@ TGT static void act_block(act_q8_group *g, int k, const float *x) {
     __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(x1, _mm512_set1_ps(id))));
     _mm_storeu_si128((__m128i *)(g->lo + 16 * k), _mm512_cvtsepi32_epi8(q0));
     _mm_storeu_si128((__m128i *)(g->hi + 16 * k), _mm512_cvtsepi32_epi8(q1));
-    g->nsum[4 * k] = -_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    g->nsum[4 * k] = -_mm512_reduce_add_epi32(q0);
+    g->nsum[4 * k + 1] = -_mm512_reduce_add_epi32(q1);
     _mm_storeu_ps(g->d + 4 * k, _mm_set1_ps(d));
 }
 
@@ -236,6 +237,203 @@ static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t rb, const void
     qgemm(q8_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
 }
 
+/* ---- K-quants (layouts in kquants.h) x Q8 activations ----
+ *
+ * A 256-value superblock is two activation groups. Its sub-block scales
+ * (and Q4_K/Q5_K mins) are decoded once into 16 floats, then spread to the
+ * lanes of each group with one permute. Per group and token:
+ *   Q4_K/Q5_K: isum = sum(q * qx) (q unsigned, no offset), then
+ *     acc += isum * (d*sc * dx) + (dmin*m) * (dx * nsum), the second term
+ *     being -dmin*m*dx*sum(qx), the mins' share;
+ *   Q6_K: scales per 16 values, so the first and second halves of each
+ *     block accumulate apart, each starting at -32 * its half's sum(qx)
+ *     (nsum lanes 4b, 4b+1) to turn q (0..63) into q - 32. */
+
+/* One group of a K superblock, decoded: unsigned q bytes in act_q8_group
+ * order and two float vectors whose use depends on the type (see above). */
+typedef struct kgroup {
+    __m512i lo, hi;
+    __m512 s0, s1;
+} kgroup;
+
+/* A token's activation group, with what the K kernels derive from it. */
+typedef struct ktoken {
+    __m512i lo, hi, init0, init1;
+    __m512 d, xs;
+} ktoken;
+
+TGT_INLINE ktoken ktoken_load(const act_q8_group *a) {
+    ktoken t;
+    __m512i nsum = _mm512_loadu_si512(a->nsum);
+    t.lo = _mm512_loadu_si512(a->lo);
+    t.hi = _mm512_loadu_si512(a->hi);
+    t.d = _mm512_loadu_ps(a->d);
+    t.xs = _mm512_mul_ps(t.d, _mm512_cvtepi32_ps(nsum));
+    t.init0 = _mm512_maskz_slli_epi32(0x1111, nsum, 5);
+    t.init1 = _mm512_maskz_slli_epi32(0x2222, nsum, 5);
+    return t;
+}
+
+/* Nibbles of 64 bytes, split: lo = [L0 H0 L2 H2], hi = [L1 H1 L3 H3] by
+ * 16-byte lanes (L: low nibbles, H: high nibbles) for Q4_K/Q5_K, whose
+ * sub-block 2i takes the low and 2i+1 the high nibbles of 32 bytes. */
+TGT_INLINE void nibbles_q45(const uint8_t *p, __m512i *lo, __m512i *hi) {
+    __m512i z = _mm512_loadu_si512((const void *)p), m4 = _mm512_set1_epi8(15);
+    __m512i l = _mm512_and_si512(z, m4), h = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+    *lo = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), h);
+    *hi = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15), h);
+}
+
+/* Q4_K/Q5_K: d*sc[0..7] then dmin*m[0..7] as 16 floats. */
+TGT_INLINE __m512 scales_q45(const uint8_t *b) {
+    uint32_t u[3], dd;
+    memcpy(&dd, b, 4);
+    memcpy(u, b + 4, 12);
+    uint64_t sc =
+        (u[0] & 0x3f3f3f3fu) | (uint64_t)((u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u)) << 32;
+    uint64_t m = (u[1] & 0x3f3f3f3fu) |
+                 (uint64_t)(((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u)) << 32;
+    __m512 v =
+        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)m, (long long)sc)));
+    __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)); /* d, dmin */
+    __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    return _mm512_mul_ps(v, _mm512_permutexvar_ps(pick, _mm512_castps128_ps512(dm)));
+}
+
+/* Sub-block scales (lanes 4b..4b+3 <- f[first + step*b]) of one group. */
+TGT_INLINE __m512 spread(__m512 f, int first, int step) {
+    __m512i i = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    i = _mm512_add_epi32(_mm512_mullo_epi32(i, _mm512_set1_epi32(step)), _mm512_set1_epi32(first));
+    return _mm512_permutexvar_ps(i, f);
+}
+
+TGT_INLINE kgroup q4_K_group(const uint8_t *b, __m512 f, int g) {
+    kgroup k;
+    nibbles_q45(b + 16 + 64 * g, &k.lo, &k.hi);
+    k.s0 = spread(f, 4 * g, 1);
+    k.s1 = spread(f, 8 + 4 * g, 1);
+    return k;
+}
+
+/* Q5_K: bit 4 of the q of sub-block j, element l is bit j of qh[l]. */
+TGT_INLINE kgroup q5_K_group(const uint8_t *b, __m512 f, int g) {
+    kgroup k;
+    nibbles_q45(b + 48 + 64 * g, &k.lo, &k.hi);
+    __m512i bit = _mm512_set_epi32(0, 0, 0, 0x08080808, 0, 0, 0, 0x04040404, 0, 0, 0, 0x02020202, 0,
+                                   0, 0, 0x01010101);
+    bit = _mm512_shuffle_epi8(bit, _mm512_setzero_si512()); /* byte 0 of each lane */
+    bit = _mm512_slli_epi32(bit, 4 * g);
+    __m512i q0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(b + 16)));
+    __m512i q1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(b + 32)));
+    __m512i sixteen = _mm512_set1_epi8(16);
+    k.lo = _mm512_mask_add_epi8(k.lo, _mm512_test_epi8_mask(q0, bit), k.lo, sixteen);
+    k.hi = _mm512_mask_add_epi8(k.hi, _mm512_test_epi8_mask(q1, bit), k.hi, sixteen);
+    k.s0 = spread(f, 4 * g, 1);
+    k.s1 = spread(f, 8 + 4 * g, 1);
+    return k;
+}
+
+/* Q6_K: d*scales[0..15] as 16 floats. */
+TGT_INLINE __m512 scales_q6(const uint8_t *b) {
+    __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192)));
+    uint16_t dh;
+    memcpy(&dh, b + 208, 2);
+    __m128 d = _mm_cvtph_ps(_mm_cvtsi32_si128(dh));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_broadcastss_ps(d));
+}
+
+/* Two bits per element from qh (bits 2k, 2k+1 of qh[l] for block k of the
+ * group), moved to bits 4, 5 and merged into the low nibbles. */
+TGT_INLINE __m512i q6_top(__m512i low, const uint8_t *qh) {
+    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qh));
+    __m512i cnt = _mm512_set_epi32(0x00060006, 0x00060006, 0x00060006, 0x00060006, 0x00040004,
+                                   0x00040004, 0x00040004, 0x00040004, 0x00020002, 0x00020002,
+                                   0x00020002, 0x00020002, 0, 0, 0, 0);
+    v = _mm512_slli_epi16(_mm512_srlv_epi16(v, cnt), 4);
+    return _mm512_ternarylogic_epi32(v, _mm512_set1_epi8(0x30), low, 0xea); /* (v & m) | low */
+}
+
+TGT_INLINE kgroup q6_K_group(const uint8_t *b, __m512 f, int g) {
+    kgroup k;
+    __m512i z = _mm512_loadu_si512((const void *)(b + 64 * g)), m4 = _mm512_set1_epi8(15);
+    __m512i l = _mm512_and_si512(z, m4), h = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+    __m512i lo = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), h);
+    __m512i hi = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15), h);
+    k.lo = q6_top(lo, b + 128 + 32 * g);
+    k.hi = q6_top(hi, b + 128 + 32 * g + 16);
+    k.s0 = spread(f, 8 * g, 2);
+    k.s1 = spread(f, 8 * g + 1, 2);
+    return k;
+}
+
+TGT_INLINE __m512 kdot_q45(__m512 acc, const kgroup *w, const ktoken *t) {
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->lo, t->lo);
+    s = _mm512_dpbusd_epi32(s, w->hi, t->hi);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w->s0, t->d), acc);
+    return _mm512_fmadd_ps(w->s1, t->xs, acc);
+}
+
+TGT_INLINE __m512 kdot_q6(__m512 acc, const kgroup *w, const ktoken *t) {
+    __m512i s0 = _mm512_dpbusd_epi32(t->init0, w->lo, t->lo);
+    __m512i s1 = _mm512_dpbusd_epi32(t->init1, w->hi, t->hi);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(w->s0, t->d), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(w->s1, t->d), acc);
+}
+
+/* R rows x C tokens over ns superblocks of SB bytes. */
+#define KTILE(NAME, SCALES, GROUP, DOT, SB, R, C)                                                  \
+    TGT static void NAME##_##R##x##C(float *y, size_t ldy, const uint8_t *w, size_t rb,            \
+                                     const uint8_t *act, size_t ab, int ns) {                      \
+        __m512 acc[R][C];                                                                          \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] =          \
+            _mm512_setzero_ps();                                                                   \
+        for (int i = 0; i < ns; i++) {                                                             \
+            __m512 f[R];                                                                           \
+            UNROLL for (int r = 0; r < R; r++) f[r] = SCALES(w + r * rb + (size_t)i * SB);         \
+            for (int g = 0; g < 2; g++) {                                                          \
+                kgroup kg[R];                                                                      \
+                UNROLL for (int r = 0; r < R; r++) kg[r] =                                         \
+                    GROUP(w + r * rb + (size_t)i * SB, f[r], g);                                   \
+                UNROLL for (int c = 0; c < C; c++) {                                               \
+                    ktoken t = ktoken_load((const act_q8_group *)(act + c * ab) + 2 * i + g);      \
+                    UNROLL for (int r = 0; r < R; r++) acc[r][c] = DOT(acc[r][c], &kg[r], &t);     \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] =     \
+            _mm512_reduce_add_ps(acc[r][c]);                                                       \
+    }
+
+typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, const uint8_t *act,
+                         size_t ab, int ns);
+
+#define KTILES(NAME, SCALES, GROUP, DOT, SB)                                                       \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 4, 1)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 4, 2)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 4, 3)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 1, 1)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 1, 2)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 1, 3)                                                      \
+    static const ktile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2, NAME##_1x3},             \
+                                                 {NAME##_4x1, NAME##_4x2, NAME##_4x3}};            \
+    static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
+                            size_t ab, int n, int nr, int nt) {                                    \
+        for (int t = 0; t < nt; t += TC) {                                                         \
+            int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
+            const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
+            for (; r + TR <= nr; r += TR)                                                          \
+                NAME##_tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
+                                       rb, a, ab, n / 256);                                        \
+            for (; r < nr; r++)                                                                    \
+                NAME##_tiles[0][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
+                                       rb, a, ab, n / 256);                                        \
+        }                                                                                          \
+    }
+
+KTILES(q4_K, scales_q45, q4_K_group, kdot_q45, 144)
+KTILES(q5_K, scales_q45, q5_K_group, kdot_q45, 176)
+KTILES(q6_K, scales_q6, q6_K_group, kdot_q6, 210)
+
 /* ---- F32 / F16 / BF16 weights x f32 activations ---- */
 
 TGT_INLINE __m512 load_f32(const uint8_t *p) { return _mm512_loadu_ps(p); }
@@ -330,6 +528,9 @@ const kern_ops kern_avx512 = {
             [TYPE_BF16] = gemm_bf16,
             [TYPE_Q8_0] = gemm_q8_0,
             [TYPE_Q4_0] = gemm_q4_0,
+            [TYPE_Q4_K] = gemm_q4_K,
+            [TYPE_Q5_K] = gemm_q5_K,
+            [TYPE_Q6_K] = gemm_q6_K,
         },
 };
 
