@@ -166,8 +166,9 @@ static int progress(const penny_train_progress *p, void *user) {
                v->last_eval, v->last_bpb);
         printf("parameters %lld, processes %d, weights checksum %016llx\n", p->n_params, p->world,
                (unsigned long long)p->weights_checksum);
-        printf("throughput %.0f tokens/s, %.3g MFLOP/token, MFU %.1f%% of %.0f GFLOP/s\n",
-               p->tok_per_s, p->flops_per_token / 1e6, 100 * p->mfu, p->peak_gflops);
+        printf("throughput %.0f tokens/s, %.3g MFLOP/token, MFU %.1f%% of %.0f GFLOP/s (%s)\n",
+               p->tok_per_s, p->flops_per_token / 1e6, 100 * p->mfu, p->peak_gflops,
+               p->bf16 ? "bf16 matmuls" : "fp32");
         fflush(stdout);
     }
     if (stop_requested)

@@ -324,6 +324,7 @@ typedef struct penny_train_progress {
     double eval_loss, eval_bpb;  /* held-out loss and bits per byte; NaN when not evaluated */
     double tok_per_s, mfu;       /* tokens/s (all ranks) and model FLOPs utilisation */
     double flops_per_token, peak_gflops; /* MFU = flops_per_token x tok_per_s / peak */
+    bool bf16;                   /* matmuls take bf16 inputs (peak: the bf16 dot rate) */
     double elapsed_s, eta_s;
     long long n_params;
     bool checkpointed;           /* a checkpoint was written after this step */

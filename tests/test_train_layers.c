@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/half.h"
 #include "check.h"
 #include "train/layers.h"
 
@@ -81,9 +82,17 @@ static double dotR(const double *out, const double *R, size_t n) {
 
 /* ---- GEMM ---- */
 
-static void test_gemm(pool *p) {
+/* bf16: the reference multiplies the inputs rounded to bfloat16. */
+static double in_type(float x, bool bf16) { return bf16 ? bf16_to_f32(bf16_from_f32(x)) : x; }
+
+static void test_gemm(pool *p, bool bf16) {
     tr_gemm *g;
     CHECK(tr_gemm_new(p, &g, NULL) == PENNY_OK);
+    if (bf16 && !tr_gemm_set_bf16(g, true)) {
+        fprintf(stderr, "note: no AVX512-BF16 here, bf16 GEMM not tested\n");
+        tr_gemm_free(g);
+        return;
+    }
     int dims[][3] = {{1, 1, 1}, {7, 33, 5}, {64, 64, 64}, {131, 70, 300}, {9, 300, 517}};
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
         int M = dims[d][0], N = dims[d][1], K = dims[d][2];
@@ -102,10 +111,12 @@ static void test_gemm(pool *p) {
                 for (int n = 0; n < N; n++) {
                     double s = acc ? c0[m * N + n] : 0;
                     for (int k = 0; k < K; k++)
-                        s += (double)a[m * ars + k * acs] * b[k * brs + n * bcs];
+                        s += in_type(a[m * ars + k * acs], bf16) *
+                             in_type(b[k * brs + n * bcs], bf16);
                     worst = fmax(worst, fabs(s - c[m * N + n]));
                 }
-            CHECKF(worst < 1e-5 * K, "gemm %dx%dx%d mode %d: error %g", M, N, K, mode, worst);
+            CHECKF(worst < 1e-5 * K, "gemm%s %dx%dx%d mode %d: error %g", bf16 ? " bf16" : "", M, N,
+                   K, mode, worst);
         }
         free(a), free(b), free(c), free(c0);
     }
@@ -375,7 +386,8 @@ int main(void) {
     if (pool_new(2, &p, NULL) != PENNY_OK) return 1;
     for (int round = 0; round < 2; round++) {
         pool *pp = round ? p : NULL; /* one thread, then two */
-        test_gemm(pp);
+        test_gemm(pp, false);
+        test_gemm(pp, true);
         test_rmsnorm(pp);
         test_matmul(pp);
         test_attention(pp, 8);

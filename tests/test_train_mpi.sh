@@ -1,7 +1,7 @@
 #!/bin/sh
 # Data-parallel training with Open MPI: `mpirun -np 2 penny-mpi train` with
 # the same global batch must reproduce the single-process run: the same
-# train and eval loss at every step within 2e-4 nats (float summation order
+# train and eval loss at every step within 1e-3 nats (float summation order
 # differs: each rank sums half the batch, then the all-reduce adds them), and
 # exported models of both runs load. Skipped only when mpicc is absent (then
 # make does not build penny-mpi); CI installs Open MPI, so it runs there.
@@ -41,7 +41,7 @@ if awk -F, 'NR == FNR { a[FNR] = $0; next }
             FNR > 1 { split(a[FNR], x, ","); n++
                       d = x[2] - $2; if (d < 0) d = -d; if (d > m) m = d
                       if ($5 != "") { d = x[5] - $5; if (d < 0) d = -d; if (d > m) m = d; e++ } }
-            END { printf "%d steps, %d evals, max difference %.2e\n", n, e, m; exit !(n == 60 && e == 6 && m < 2e-4) }' \
+            END { printf "%d steps, %d evals, max difference %.2e\n", n, e, m; exit !(n == 60 && e == 6 && m < 1e-3) }' \
         "$T/one/loss.csv" "$T/two/loss.csv" > "$T/cmp.txt"; then
     ok "loss curves match: $(cat "$T/cmp.txt")"
 else

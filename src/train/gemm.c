@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "base/half.h"
 
 #define MR 8
 #define NR 32
@@ -37,6 +38,7 @@ struct tr_gemm {
     float *apack;   /* all of A, packed: (K/KC blocks, M/MR panels, kc, MR) */
     size_t apack_n; /* floats allocated */
     float **bpack;  /* (nth) KC*NC floats each */
+    bool bf16;      /* inputs rounded to bfloat16, products summed in fp32 */
 };
 
 /* c[i*ldc + j] (+)= sum_k ap[k][i] * bp[k][j] for an MR x NR tile; ap is
@@ -53,6 +55,12 @@ static void ukr_portable(int kc, const float *restrict ap, const float *restrict
         for (int j = 0; j < NR; j++)
             c[i * ldc + j] = store ? acc[i][j] : c[i * ldc + j] + acc[i][j];
 }
+
+static ukr_fn pick_kernel(const char **name);
+/* The bf16 micro-kernel: kp pairs of k, A panel (kp, MR) and B panel
+ * (kp, NR) of 32-bit words each holding two bf16 (lower one first). */
+typedef void (*ukr_bf16_fn)(int kp, const uint32_t *ap, const uint32_t *bp, float *c, long ldc,
+                            bool store);
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -85,8 +93,41 @@ __attribute__((target("avx512f"))) static void ukr_avx512(int kc, const float *r
     }
 }
 
-static ukr_fn pick_kernel(const char **name);
+/* The bfloat16 variant: A and B are packed as pairs of bf16 along k (one
+ * 32-bit word per pair), and VDPBF16PS adds both products of a pair into
+ * the fp32 accumulator: twice the multiply rate of fp32 FMA. */
 
+__attribute__((target("avx512f,avx512bf16"))) static void
+ukr_bf16(int kp, const uint32_t *restrict ap, const uint32_t *restrict bp, float *restrict c,
+         long ldc, bool store) {
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int p = 0; p < kp; p++, ap += MR, bp += NR) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(bp), b1 = (__m512bh)_mm512_load_si512(bp + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)ap[i]);
+            c0[i] = _mm512_dpbf16_ps(c0[i], a, b0);
+            c1[i] = _mm512_dpbf16_ps(c1[i], a, b1);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + i * ldc;
+        if (!store) {
+            c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(ci));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(ci + 16));
+        }
+        _mm512_storeu_ps(ci, c0[i]);
+        _mm512_storeu_ps(ci + 16, c1[i]);
+    }
+}
+
+static bool cpu_has_bf16(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+}
 /* 16 independent FMA chains of 16 lanes: enough in flight to fill both
  * FMA pipes. Returns a value that depends on every lane (so the loop stays). */
 __attribute__((target("avx512f"))) static float peak_avx512(long iters) {
@@ -100,6 +141,23 @@ __attribute__((target("avx512f"))) static float peak_avx512(long iters) {
     for (int i = 1; i < 16; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
     return _mm512_reduce_add_ps(acc[0]);
 }
+
+/* The same for VDPBF16PS: each instruction is 32 multiply-adds per lane pair. */
+__attribute__((target("avx512f,avx512bf16"))) static float peak_bf16(long iters) {
+    __m512 acc[16];
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80),
+             b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (long k = 0; k < iters; k++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    }
+    for (int i = 1; i < 16; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    return _mm512_reduce_add_ps(acc[0]);
+}
+#else
+static bool cpu_has_bf16(void) { return false; }
 #endif
 
 static float peak_portable(long iters) {
@@ -117,7 +175,8 @@ static float peak_portable(long iters) {
 
 typedef struct peak_job {
     long iters;
-    int lanes;
+    int lanes; /* multiply-adds per instruction */
+    bool bf16;
     _Atomic float sink;
 } peak_job;
 
@@ -125,6 +184,10 @@ static void peak_worker(void *arg, int ith, int nth) {
     (void)ith, (void)nth;
     peak_job *j = arg;
 #ifdef HAVE_AVX512_KERNEL
+    if (j->bf16) {
+        j->sink = peak_bf16(j->iters);
+        return;
+    }
     if (j->lanes == 16) {
         j->sink = peak_avx512(j->iters);
         return;
@@ -133,10 +196,11 @@ static void peak_worker(void *arg, int ith, int nth) {
     j->sink = peak_portable(j->iters);
 }
 
-double tr_gemm_peak_gflops(pool *p) {
+double tr_gemm_peak_gflops(pool *p, bool bf16) {
     const char *name;
     pick_kernel(&name);
-    peak_job j = {2000000, strcmp(name, "avx512") ? 8 : 16, 0};
+    bf16 = bf16 && cpu_has_bf16();
+    peak_job j = {2000000, bf16 ? 32 : strcmp(name, "avx512") ? 8 : 16, bf16, 0};
     int nth = p ? pool_size(p) : 1;
     struct timespec t0, t1;
     double best = 0;
@@ -209,6 +273,7 @@ typedef struct gemm_job {
     atomic_int next;
     tr_gemm *g;
     ukr_fn ukr;
+    ukr_bf16_fn ukr16; /* non-NULL: the bf16 path */
 } gemm_job;
 
 /* Packed panel of A for k-block k0 (depth kc) and rows [m0, m0+MR). */
@@ -232,13 +297,57 @@ static void pack_a_panel(const gemm_job *j, int m0, int k0, int kc) {
     }
 }
 
+/* ---- bf16 packing: pairs along k, each pair one 32-bit word ---- */
+
+static uint32_t pair16(float lo, float hi) {
+    return (uint32_t)bf16_from_f32(lo) | (uint32_t)bf16_from_f32(hi) << 16;
+}
+
+static uint32_t *a_panel16(const gemm_job *j, int k0, int kc, int m0) {
+    int kp = (kc + 1) / 2;
+    return (uint32_t *)(void *)j->g->apack + (size_t)(k0 / 2) * j->Mp + (size_t)m0 * kp;
+}
+
+static void pack_a_panel16(const gemm_job *j, int m0, int k0, int kc) {
+    uint32_t *dst = a_panel16(j, k0, kc, m0);
+    int mr = j->M - m0 < MR ? j->M - m0 : MR;
+    for (int i = 0; i < MR; i++) {
+        const float *s = j->a + (long)(m0 + i) * j->ars + (long)k0 * j->acs;
+        for (int p = 0; p < (kc + 1) / 2; p++) {
+            float lo = i < mr ? s[(long)(2 * p) * j->acs] : 0.0f;
+            float hi = i < mr && 2 * p + 1 < kc ? s[(long)(2 * p + 1) * j->acs] : 0.0f;
+            dst[p * MR + i] = pair16(lo, hi);
+        }
+    }
+}
+
+static void pack_b16(uint32_t *dst, const gemm_job *j, int n0, int nc, int k0, int kc) {
+    int kp = (kc + 1) / 2;
+    for (int q = 0; q < nc; q += NR, dst += (size_t)NR * kp) {
+        int w = nc - q < NR ? nc - q : NR;
+        for (int p = 0; p < kp; p++) {
+            const float *s = j->b + (long)(k0 + 2 * p) * j->brs + (long)(n0 + q) * j->bcs;
+            bool two = 2 * p + 1 < kc;
+            for (int c = 0; c < NR; c++)
+                dst[(size_t)p * NR + c] =
+                    c < w ? pair16(s[(long)c * j->bcs], two ? s[j->brs + (long)c * j->bcs] : 0.0f)
+                          : 0;
+        }
+    }
+}
+
 static void pack_a_worker(void *arg, int ith, int nth) {
     gemm_job *j = arg;
     long panels = j->Mp / MR, lo, hi;
     pool_range(panels, ith, nth, &lo, &hi);
     for (int k0 = 0; k0 < j->K; k0 += KC)
-        for (long p = lo; p < hi; p++)
-            pack_a_panel(j, (int)p * MR, k0, j->K - k0 < KC ? j->K - k0 : KC);
+        for (long p = lo; p < hi; p++) {
+            int kc = j->K - k0 < KC ? j->K - k0 : KC;
+            if (j->ukr16)
+                pack_a_panel16(j, (int)p * MR, k0, kc);
+            else
+                pack_a_panel(j, (int)p * MR, k0, kc);
+        }
 }
 
 /* Packs rows [k0, k0+kc) x cols [n0, n0+nc) of B into NR-column panels. */
@@ -281,21 +390,27 @@ static void run_tile(gemm_job *j, int ith, int tile) {
     float *bp = j->g->bpack[ith];
     _Alignas(64) float tile_buf[MR * NR];
     for (int k0 = 0; k0 < j->K; k0 += KC) {
-        int kc = j->K - k0 < KC ? j->K - k0 : KC;
-        pack_b(bp, j, n0, nc, k0, kc);
+        int kc = j->K - k0 < KC ? j->K - k0 : KC, kp = (kc + 1) / 2;
+        if (j->ukr16)
+            pack_b16((uint32_t *)(void *)bp, j, n0, nc, k0, kc);
+        else
+            pack_b(bp, j, n0, nc, k0, kc);
         bool store = k0 == 0 && !j->accumulate;
         for (int p = 0; p < mc; p += MR) {
-            const float *ap = a_panel(j, k0, kc, m0 + p);
             int mr = mc - p < MR ? mc - p : MR;
             for (int q = 0; q < nc; q += NR) {
                 int nr = nc - q < NR ? nc - q : NR;
-                if (mr == MR && nr == NR) {
-                    float *cp = j->c + (long)(m0 + p) * j->ldc + n0 + q;
-                    j->ukr(kc, ap, bp + (size_t)q * kc, cp, j->ldc, store);
-                } else {
-                    j->ukr(kc, ap, bp + (size_t)q * kc, tile_buf, NR, true);
-                    put_tile(j, tile_buf, m0 + p, n0 + q, mr, nr, store);
-                }
+                bool full = mr == MR && nr == NR;
+                float *cp = full ? j->c + (long)(m0 + p) * j->ldc + n0 + q : tile_buf;
+                long ldc = full ? j->ldc : NR;
+                if (j->ukr16)
+                    j->ukr16(kp, a_panel16(j, k0, kc, m0 + p),
+                             (const uint32_t *)(void *)bp + (size_t)q * kp, cp, ldc,
+                             full ? store : true);
+                else
+                    j->ukr(kc, a_panel(j, k0, kc, m0 + p), bp + (size_t)q * kc, cp, ldc,
+                           full ? store : true);
+                if (!full) put_tile(j, tile_buf, m0 + p, n0 + q, mr, nr, store);
             }
         }
     }
@@ -324,6 +439,11 @@ static bool reserve_a(tr_gemm *g, size_t n) {
     return g->apack != NULL;
 }
 
+bool tr_gemm_set_bf16(tr_gemm *g, bool on) {
+    g->bf16 = on && cpu_has_bf16();
+    return g->bf16;
+}
+
 penny_status tr_gemm_reserve(tr_gemm *g, size_t n, penny_error *err) {
     if (!reserve_a(g, n + (size_t)MR * 1024))
         return err_set(err, PENNY_ERR_NOMEM, "gemm: out of memory (%zu floats of packing)", n);
@@ -338,9 +458,12 @@ void tr_gemm_run(tr_gemm *g, float *c, long ldc, const float *a, long ars, long 
             memset(c + (long)m * ldc, 0, sizeof(float) * (size_t)N);
         return;
     }
-    gemm_job j = {c,          ldc, a, b, ars, acs, brs, bcs, M, N, K, (M + MR - 1) / MR * MR,
-                  accumulate, 0,   0, 0, 0,   g,   NULL};
+    gemm_job j = {c,          ldc, a, b, ars, acs, brs,  bcs, M, N, K, (M + MR - 1) / MR * MR,
+                  accumulate, 0,   0, 0, 0,   g,   NULL, NULL};
     j.ukr = pick_kernel(NULL);
+#ifdef HAVE_AVX512_KERNEL
+    if (g->bf16) j.ukr16 = ukr_bf16;
+#endif
     PENNY_ASSERT(reserve_a(g, (size_t)j.Mp * K));
     run_pool(g, pack_a_worker, &j);
     /* Row chunks: as tall as possible while leaving two tasks per thread. */

@@ -25,6 +25,11 @@ typedef struct tr_gemm tr_gemm;
 penny_status tr_gemm_new(pool *p, tr_gemm **out, penny_error *err);
 void tr_gemm_free(tr_gemm *g);
 
+/* Rounds A and B to bfloat16 (products still summed in fp32), which
+ * doubles the multiply rate on CPUs with AVX512-BF16; a no-op elsewhere.
+ * Returns whether the bf16 path is in use. */
+bool tr_gemm_set_bf16(tr_gemm *g, bool on);
+
 /* Sizes the shared packing buffer for products with M x K up to n
  * elements, so that later calls never allocate (tr_gemm_run asserts if one
  * would have to and cannot). */
@@ -36,10 +41,10 @@ penny_status tr_gemm_reserve(tr_gemm *g, size_t n, penny_error *err);
 void tr_gemm_run(tr_gemm *g, float *c, long ldc, const float *a, long ars, long acs, const float *b,
                  long brs, long bcs, int M, int N, int K, bool accumulate);
 
-/* Peak single-precision multiply-add rate of the pool's threads in
- * GFLOP/s, measured with a register-only FMA loop (about 50 ms): the
- * denominator of MFU. */
-double tr_gemm_peak_gflops(pool *p);
+/* Peak multiply-add rate of the pool's threads in GFLOP/s, measured with a
+ * register-only loop of FMA (or, with bf16 on a CPU that has it,
+ * VDPBF16PS) instructions, about 50 ms: the denominator of MFU. */
+double tr_gemm_peak_gflops(pool *p, bool bf16);
 
 /* Name of the micro-kernel in use ("avx512", "portable"). */
 const char *tr_gemm_kernel(void);

@@ -238,6 +238,7 @@ void tr_model_free(tr_model *m) {
     free(m);
 }
 
+bool tr_model_set_bf16(tr_model *m, bool on) { return tr_gemm_set_bf16(m->gemm, on); }
 const tr_config *tr_model_config(const tr_model *m) { return &m->cfg; }
 int tr_model_batch(const tr_model *m) { return m->B; }
 size_t tr_model_n_params(const tr_model *m) { return m->n_params; }

@@ -66,6 +66,9 @@ typedef struct tr_model tr_model;
 /* B sequences of cfg->seq_len tokens per forward pass. The pool may be NULL. */
 penny_status tr_model_new(const tr_config *cfg, int B, pool *p, tr_model **out, penny_error *err);
 void tr_model_free(tr_model *m);
+/* bf16 matmul inputs with fp32 accumulation where the CPU has AVX512-BF16
+ * (off by default); returns whether they are in use. */
+bool tr_model_set_bf16(tr_model *m, bool on);
 
 const tr_config *tr_model_config(const tr_model *m);
 int tr_model_batch(const tr_model *m);

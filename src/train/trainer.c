@@ -39,6 +39,7 @@ typedef struct run {
     const penny_train_config *o;
     tr_config cfg;
     int rank, world, B; /* B: sequences per micro-batch on this rank */
+    bool bf16;          /* bf16 matmuls in use */
     pool *pool;
     tr_model *model;
     tr_optim *opt;
@@ -87,7 +88,7 @@ static penny_status make_config(run *r, penny_error *err) {
     tr_config *c = &r->cfg;
     c->dim = (int)o->dim, c->n_layer = (int)o->n_layer, c->n_head = (int)o->n_head;
     c->n_kv_head = o->n_kv_head ? (int)o->n_kv_head : (int)o->n_head;
-    c->ffn = o->ffn ? (int)o->ffn : (int)((8 * o->dim / 3 + 15) / 16 * 16);
+    c->ffn = o->ffn ? (int)o->ffn : (int)((8 * o->dim / 3 + 31) / 32 * 32);
     c->seq_len = (int)o->seq_len, c->tied = o->tied != 0;
     c->eps = (float)o->eps, c->rope_base = (float)o->rope_base;
     if (o->batch < 1 || o->batch % r->world)
@@ -349,6 +350,7 @@ static penny_status setup(run *r, penny_error *err) {
         (rc = tr_optim_new(tr_model_n_params(r->model), r->pool, &r->opt, err)) ||
         (rc = alloc_batch(r, err)))
         return rc;
+    r->bf16 = tr_model_set_bf16(r->model, o->bf16 != 0);
     if (r->rank == 0 && mkdir(o->out, 0755) != 0 && errno != EEXIST)
         return err_set(err, PENNY_ERR_IO, "%s: cannot create folder", o->out);
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.bin", o->out);
@@ -383,7 +385,7 @@ static penny_status finish(run *r, bool export, penny_error *err) {
 
 static penny_status loop(run *r, penny_train_progress_fn fn, void *user, penny_error *err) {
     const penny_train_config *o = r->o;
-    double peak = o->peak_gflops > 0 ? o->peak_gflops : tr_gemm_peak_gflops(r->pool);
+    double peak = o->peak_gflops > 0 ? o->peak_gflops : tr_gemm_peak_gflops(r->pool, r->bf16);
     double flops = tr_model_flops_per_token(r->model), t_start = now(), t_steps = 0;
     double tokens_per_step = (double)o->batch * o->accum * r->cfg.seq_len;
     long steps_here = 0;
@@ -407,7 +409,7 @@ static penny_status loop(run *r, penny_train_progress_fn fn, void *user, penny_e
         p.elapsed_s = now() - t_start;
         p.eta_s = t_steps / steps_here * (double)(o->steps - (long)r->step);
         p.n_params = (long long)tr_model_n_params(r->model);
-        p.flops_per_token = flops, p.peak_gflops = peak;
+        p.flops_per_token = flops, p.peak_gflops = peak, p.bf16 = r->bf16;
         if (p.done) {
             rc = finish(r, true, err);
             p.checkpointed = !rc;

@@ -15,7 +15,7 @@ struct penny_train_config {
     char export_path[TR_PATH_MAX], export_type[TR_PATH_MAX], name[TR_PATH_MAX];
     long long dim, n_layer, n_head, n_kv_head, ffn, seq_len, tied;
     long long batch, accum, steps, warmup, seed, threads, eval_every, eval_batches;
-    long long ckpt_every, resume;
+    long long ckpt_every, resume, bf16;
     double rope_base, eps, lr, lr_min, weight_decay, beta1, beta2, grad_clip, val_frac;
     double peak_gflops;
 };
