@@ -117,7 +117,10 @@ def tool(name):
 
 
 def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise RuntimeError(f"{cmd[0]}: {e}") from e
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
     return r.stdout
@@ -152,26 +155,39 @@ def rel_err(got, ref):
     return float(np.max(np.abs(got - ref).max(axis=1) / np.abs(ref).max(axis=1)))
 
 
+def excess(got, ref):
+    """Per position, how far the relative error exceeds TOL, summed (0: all within)."""
+    e = np.abs(got - ref).max(axis=1) / np.abs(ref).max(axis=1)
+    return float(np.sum(np.maximum(e - TOL, 0.0))) if np.all(np.isfinite(got)) else float("inf")
+
+
 def resolve_ties(ref, ids, got, ties, err):
     """Rounds some of the reference's activation rounding ties the other way
-    (see tests/ref_act.py), greedily, while that brings it closer to penny;
-    at most MAX_TIES. Returns the error and the ties taken. The tolerance
-    does not change."""
-    taken = []
+    (see tests/ref_act.py), greedily: at each step the tie that most reduces
+    the summed excess over TOL (so ties at different positions are each
+    found), while that helps; at most MAX_TIES. A flip changes everything
+    after it, so the ties are collected again after each one. Returns the
+    error and the ties taken. The tolerance does not change."""
+    taken, flips = [], []
+    best_x = excess(got, ref.forward(ids))
     for _ in range(MAX_TIES):
         best = None
         for site, i, where in ties:
-            if (site, i) in [t[:2] for t in taken]:
+            if (site, i) in flips:
                 continue
-            e = rel_err(got, ref.forward(ids, flips=[t[:2] for t in taken] + [(site, i)]))
-            if e < err and (best is None or e < best[0]):
-                best = (e, (site, i, where))
+            want = ref.forward(ids, flips=flips + [(site, i)])
+            x = excess(got, want)
+            if x < best_x and (best is None or x < best[0]):
+                best = (x, (site, i, where), rel_err(got, want))
         if best is None:
             break
-        err = best[0]
+        best_x, err = best[0], best[2]
         taken.append(best[1])
-        if err <= TOL:
+        flips.append(best[1][:2])
+        if best_x == 0.0:
             break
+        ties = []
+        ref.forward(ids, flips=flips, ties=ties)
     return err, taken
 
 
