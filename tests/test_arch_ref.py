@@ -16,7 +16,8 @@ experts, and for deepseek2 q_lora on and off, split attn_k_b/attn_v_b and
 legacy attn_kv_b, softmax and sigmoid gating, selection bias, expert groups,
 shared experts, dense leading layers, weight normalisation and scaling -
 each deepseek2 model through both the absorbed and the naive latent
-attention. F32 and Q8_0 weights; several batch sizes and thread counts.
+attention. F32 and Q8_0 weights; several batch sizes (1: token-by-token
+decoding) and thread counts.
 
 Q8_0 weights multiply activations that penny rounds to 8-bit blocks; the
 references round them the same way (tests/ref_act.py) and, as in
@@ -70,7 +71,7 @@ CASES = [
     ("qwen3 Q8_0 MQA 4/1, untied", ["--arch", "qwen3", "--type", "Q8_0", "--heads", "4",
                                      "--kv-heads", "1", "--untied"], ONE),
     ("llama+experts F32 8 experts top-2 (Mixtral)", ["--experts", "8", "--experts-used", "2"],
-     [[], ["--batch", "7", "--threads", "1"]]),
+     [[], ["--batch", "7", "--threads", "1"], ["--batch", "1"]]),
     ("llama+experts Q8_0 4 experts top-1, untied",
      ["--type", "Q8_0", "--experts", "4", "--experts-used", "1", "--untied"],
      [[], ["PENNY_CPU=scalar", "--threads", "1"]]),
@@ -82,7 +83,8 @@ CASES = [
       "--experts-used", "2", "--ff-exp", "64"], ONE),
     ("deepseek2 F32 q_lora, k_b/v_b, softmax, 2 shared, dense lead, YaRN",
      DS + ["--q-lora", "64", "--shared", "2", "--dense-lead", "1", "--yarn", "4",
-           "--yarn-orig", "32", "--yarn-log-mul", "0.0707"], MLA + [["--batch", "7"]]),
+           "--yarn-orig", "32", "--yarn-log-mul", "0.0707"],
+     MLA + [["--batch", "7"], ["--batch", "1"], ["--mla", "naive", "--batch", "1"]]),
     ("deepseek2 Q8_0 kv_b, sigmoid+bias, groups 4/2, norm, x2.5",
      DS + ["--type", "Q8_0", "--legacy-kvb", "--gating", "2", "--probs-bias", "--groups", "4",
            "--groups-used", "2", "--norm-w", "1", "--w-scale", "2.5", "--shared", "1"],
