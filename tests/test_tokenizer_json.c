@@ -25,7 +25,8 @@ static const char BYTE_JSON[] =
     " {\"id\": 100, \"content\": \"<|im_start|>\", \"special\": true},"
     " {\"id\": 101, \"content\": \"<|im_end|>\", \"special\": true},"
     " {\"id\": 102, \"content\": \"<|im\", \"special\": false},"
-    " {\"id\": 103, \"content\": \"<|eot_id|>\", \"special\": false}],"
+    " {\"id\": 103, \"content\": \"<|eot_id|>\", \"special\": false},"
+    " {\"id\": 104, \"content\": \"<|>\", \"special\": true, \"lstrip\": true, \"rstrip\": true}],"
     " \"post_processor\": %s,"
     " \"model\": {\"type\": \"BPE\", \"vocab\": {\"" G "\": 0, \"a\": 1, \"b\": 2, \"c\": 3,"
     " \"1\": 4, \"2\": 5, \"3\": 6, \"4\": 7, \"ab\": 8, \"" G "a\": 9, \"12\": 10, \"abc\": 11,"
@@ -83,7 +84,7 @@ static void test_byte_level(void) {
     EXPECT(t, "1234", false, 10, 6, 7); /* "123" | "4": merges never cross the digit split */
     EXPECT(t, "12a", false, 10, 1);
     EXPECT(t, "\xC3\xA9", false, 17);
-    CHECK(tok_n_vocab(t) == 104);
+    CHECK(tok_n_vocab(t) == 105);
     CHECK(tok_bos(t) == -1 && !tok_add_bos(t) && !tok_space_prefix(t));
     /* end of generation by text: <|im_end|> (control) and <|eot_id|>
      * (user-defined) are; the normal token "<EOT>" and <|im_start|> are not */
@@ -108,6 +109,12 @@ static void test_specials(void) {
     EXPECT(t, "<|im>", false, 102, 14);          /* user-defined: matched without --special */
     EXPECT(t, "<|im|>", true, 102, 13, 14);
     EXPECT(t, "a<|eot_id|>", false, 1, 103);
+    /* lstrip + rstrip: the token takes in the spaces (and U+3000) around it */
+    EXPECT(t,
+           "ab  <|> \xE3\x80\x80"
+           "ab",
+           true, 8, 104, 8);
+    EXPECT(t, "ab <|>", false, 8, 0, 12, 13, 14);
     tok_free(t);
 }
 

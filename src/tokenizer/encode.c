@@ -60,8 +60,37 @@ static int32_t match_at(const tokenizer *t, const char *text, size_t pos, size_t
     return best;
 }
 
+/* Bytes of the Unicode White_Space character starting at p (n left), or 0. */
+static int space_at(const unsigned char *p, size_t n) {
+    if (p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r')) return 1;
+    if (n >= 2 && p[0] == 0xC2 && (p[1] == 0x85 || p[1] == 0xA0)) return 2;
+    if (n < 3) return 0;
+    if ((p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) ||
+        (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) ||
+        (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F))
+        return 3;
+    if (p[0] == 0xE2 && p[1] == 0x80 &&
+        (p[2] <= 0x8A || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF))
+        return 3;
+    return 0;
+}
+
+/* Where whitespace before end (not before start) begins. */
+static size_t space_before(const char *text, size_t start, size_t end) {
+    const unsigned char *s = (const unsigned char *)text;
+    while (end > start) {
+        int k = 0;
+        for (int back = 1; back <= 3 && !k && end - start >= (size_t)back; back++)
+            if (space_at(s + end - back, (size_t)back) == back) k = back;
+        if (!k) break;
+        end -= (size_t)k;
+    }
+    return end;
+}
+
 /* One left-to-right scan: at each position the longest special text wins
- * (leftmost-longest, as Hugging Face's added-token matcher does). */
+ * (leftmost-longest, as Hugging Face's added-token matcher does). A token
+ * marked lstrip/rstrip takes in the whitespace beside it. */
 static penny_status partition(const tokenizer *t, const char *text, size_t len, bool parse_special,
                               frag_list *l, penny_error *err) {
     penny_status rc = PENNY_OK;
@@ -74,9 +103,14 @@ static penny_status partition(const tokenizer *t, const char *text, size_t len, 
             pos++;
             continue;
         }
-        if (pos > start) rc = frag_add(l, (frag){start, pos - start, -1}, err);
+        uint8_t strip = t->strip ? t->strip[id] : 0;
+        size_t end = strip & TOK_STRIP_LEFT ? space_before(text, start, pos) : pos;
+        if (end > start) rc = frag_add(l, (frag){start, end - start, -1}, err);
         if (!rc) rc = frag_add(l, (frag){pos, 0, id}, err);
         start = pos += n;
+        for (int k; strip & TOK_STRIP_RIGHT && pos < len &&
+                    (k = space_at((const unsigned char *)text + pos, len - pos)) > 0;)
+            start = pos += (size_t)k;
     }
     if (!rc && len > start) rc = frag_add(l, (frag){start, len - start, -1}, err);
     return rc;

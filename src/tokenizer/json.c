@@ -10,7 +10,7 @@
  *   model          BPE: vocab, merges ("a b" strings or [a, b] pairs),
  *                  ignore_merges, unk_token, byte_fallback
  *   added_tokens   special -> control tokens (parsed only on request),
- *                  others -> user-defined tokens (always parsed)
+ *                  others -> user-defined tokens (always parsed); lstrip/rstrip
  *   normalizer     null, NFC, Prepend("▁") + Replace(" " -> "▁"), Sequence
  *   pre_tokenizer  null, ByteLevel, Split (Isolated, or Removed + invert),
  *                  Digits, Sequence
@@ -124,6 +124,20 @@ static bool spells_byte(const char *s) {
            strchr("0123456789ABCDEF", s[3]) && strchr("0123456789ABCDEF", s[4]);
 }
 
+/* An added token's lstrip/rstrip: it takes in the whitespace on that side. */
+static penny_status read_strip(jload *j, const cJSON *e, int id) {
+    uint8_t f = (uint8_t)((bool_of(e, "lstrip", false) ? TOK_STRIP_LEFT : 0) |
+                          (bool_of(e, "rstrip", false) ? TOK_STRIP_RIGHT : 0));
+    if (bool_of(e, "single_word", false))
+        return unsupported(j, "added_tokens.single_word", "an added token with single_word");
+    if (!f) return PENNY_OK;
+    tokenizer *t = j->t;
+    if (!t->strip && !(t->strip = calloc((size_t)t->n_vocab, 1)))
+        return err_set(j->err, PENNY_ERR_NOMEM, "%s: out of memory", j->path);
+    t->strip[id] = f;
+    return PENNY_OK;
+}
+
 static penny_status read_vocab(jload *j, const cJSON *model, const cJSON *added) {
     tokenizer *t = j->t;
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab"), *e;
@@ -161,8 +175,8 @@ static penny_status read_vocab(jload *j, const cJSON *model, const cJSON *added)
     }
     cJSON_ArrayForEach(e, added) {
         uint8_t ty = bool_of(e, "special", false) ? TOK_T_CONTROL : TOK_T_USER;
-        if ((rc = place(j, id_of(cJSON_GetObjectItemCaseSensitive(e, "id")), str_of(e, "content"),
-                        ty, &at)))
+        int id = id_of(cJSON_GetObjectItemCaseSensitive(e, "id"));
+        if ((rc = place(j, id, str_of(e, "content"), ty, &at)) || (rc = read_strip(j, e, id)))
             return rc;
     }
     return PENNY_OK;

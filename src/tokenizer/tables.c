@@ -288,6 +288,7 @@ void tok_free(tokenizer *t) {
     free(t->piece_at);
     free(t->trie);
     free(t->eog);
+    free(t->strip);
     free(t->chat_tmpl);
     free(t->own_arena);
     free(t->own_text);

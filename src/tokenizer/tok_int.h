@@ -41,8 +41,10 @@ typedef struct tok_map {
     uint32_t mask;
 } tok_map;
 
-#define TOK_MAX_SPLITS 8 /* regex splits in one pre-tokenizer */
-#define TOK_BYTE_CPS 324 /* code points 0..323 cover GPT-2's byte table */
+#define TOK_STRIP_LEFT 1  /* the token takes in the whitespace before it */
+#define TOK_STRIP_RIGHT 2 /* ... and after it (tokenizer.json lstrip/rstrip) */
+#define TOK_MAX_SPLITS 8  /* regex splits in one pre-tokenizer */
+#define TOK_BYTE_CPS 324  /* code points 0..323 cover GPT-2's byte table */
 
 /* Merges, split patterns and byte map (bpe.c, pre.c). */
 typedef struct tok_bpe {
@@ -92,6 +94,7 @@ struct tokenizer {
     int n_trie;
     bool trie_first[256]; /* bytes that start some special text */
     uint8_t *eog;         /* (n_vocab) 1 for end-of-generation tokens */
+    uint8_t *strip;       /* (n_vocab) TOK_STRIP_* of added tokens, or NULL */
 
     bool nfc;        /* NFC-normalize text fragments before splitting */
     tok_bpe *bpe;    /* merges + pre-split; NULL for GGUF SentencePiece */
