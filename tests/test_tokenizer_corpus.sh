@@ -22,7 +22,7 @@ case "$B" in *asan*) DEFAULT_BYTES=300000 ;; *) DEFAULT_BYTES=1000000 ;; esac
 BYTES=${PENNY_CORPUS_BYTES:-$DEFAULT_BYTES}
 
 [ -x "$TOOL" ] || { echo "FAILED: $TOOL not built"; exit 1; }
-"$HERE/npm_install.sh" "$NPM_DIR" || exit 1
+sh "$HERE/npm_install.sh" "$NPM_DIR" || exit 1
 GGUF="$S/models/llama-2-tiny-random.gguf"
 [ -f "$GGUF" ] || { echo "SKIP llama2 GGUF part: $GGUF not present"; GGUF=; }
 command -v bible >/dev/null || echo "WARNING: bible (Debian bible-kjv) missing: smaller corpus"
