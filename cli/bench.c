@@ -257,7 +257,9 @@ int cmd_bench(int argc, char **argv) {
     penny_model_params mp = penny_model_default_params();
     mp.n_threads = o.n_threads;
     bench_run b = {.o = &o, .rng = o.seed, .model_bytes = tensor_bytes(o.model)};
-    penny_context_params cp = {.n_ctx = o.n_prompt + o.n_gen, .n_batch = o.n_batch};
+    penny_context_params cp = penny_context_default_params();
+    cp.n_ctx = o.n_prompt + o.n_gen;
+    cp.n_batch = o.n_batch;
     rc = 1;
     b.toks = malloc(sizeof *b.toks * (size_t)(o.n_prompt + 1));
     b.tps = malloc(sizeof *b.tps * (size_t)o.reps);

@@ -160,7 +160,9 @@ static int run_ppl(const ppl_opts *o, penny_model *m, penny_token *toks, int n_t
     if (o->n_chunks > 0 && o->n_chunks < n_chunk) n_chunk = o->n_chunks;
     penny_error err = {0};
     penny_context *c = NULL;
-    penny_context_params cp = {.n_ctx = o->n_ctx, .n_batch = o->n_batch ? o->n_batch : o->n_ctx};
+    penny_context_params cp = penny_context_default_params();
+    cp.n_ctx = o->n_ctx;
+    cp.n_batch = o->n_batch ? o->n_batch : o->n_ctx;
     if (penny_context_new(m, &cp, &c, &err)) return cli_fail(o->model, &err);
     fprintf(stderr, "perplexity: %d tokens, %d chunks of %d, batch %d\n", n_tok, n_chunk, o->n_ctx,
             cp.n_batch);
