@@ -11,6 +11,7 @@ B=${PENNY_BUILD:-build}
 S=${PENNY_SHARED:-../shared}
 HERE=$(dirname "$0")
 P="$B/penny"
+PY=${PYTHON:-/usr/bin/python3}
 NPM_DIR=build/npm
 OPENAI="$NPM_DIR/node_modules/openai"
 T=$(mktemp -d)
@@ -62,6 +63,13 @@ group() { # name model-id: runs one group of test_serve.mjs against $PORT
     MODEL_ID=$2 node "$HERE/test_serve.mjs" "$1" "$OPENAI" "$PORT" "$KEY" || fails=$((fails + 1))
 }
 
+# seeded OUT: a sampled completion from the server on $PORT, for comparisons
+seeded() {
+    curl -s -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \
+        -d '{"prompt":"The little bird","max_tokens":48,"temperature":0.9,"seed":5,"ignore_eos":true}' \
+        "http://127.0.0.1:$PORT/v1/completions" > "$1"
+}
+
 KEY=test-key-$$
 STORIES="$S/models/stories260K.gguf"
 if [ -f "$STORIES" ]; then
@@ -69,7 +77,16 @@ if [ -f "$STORIES" ]; then
     export EXPECT_GREEDY
     if start api -m "$STORIES" --api-key "$KEY" --parallel 16 --ctx 256 --max-body 65536; then
         group api stories260K
+        seeded "$T/t_all.json"
         stop api
+    else fails=$((fails + 1)); fi
+    # the same seeded request on one thread gives the same tokens
+    if start one-thread -m "$STORIES" --api-key "$KEY" --parallel 2 --ctx 256 -t 1; then
+        seeded "$T/t_one.json"
+        stop one-thread
+        if "$PY" -c 'import json,sys; a,b=(json.load(open(f))["choices"][0]["text"] for f in sys.argv[1:]); sys.exit(not (a == b and len(a) > 20))' \
+            "$T/t_all.json" "$T/t_one.json"; then echo "ok: one thread gives the same tokens as all cores"
+        else echo "FAILED: thread count changed the output"; fails=$((fails + 1)); fi
     else fails=$((fails + 1)); fi
 else
     echo "SKIP: api group: $STORIES not present (set PENNY_SHARED)"

@@ -21,16 +21,17 @@
 
 /* ---- from request to job ---- */
 
-static int too_long(const serve *s, int n_prompt, int max_tokens, oai_error *e) {
-    int n_ctx = sched_n_ctx(s->sch);
+static int too_long(const serve *s, const oai_request *r, int n_prompt, oai_error *e) {
+    int n_ctx = sched_n_ctx(s->sch), max_tokens = r->max_tokens;
+    const char *param = r->kind == OAI_CHAT ? "messages" : "prompt";
     if (n_prompt < n_ctx && (max_tokens < 0 || n_prompt + max_tokens <= n_ctx)) return 0;
     if (max_tokens < 0)
-        return oai_fail(e, 400, BAD, "context_length_exceeded", "messages",
+        return oai_fail(e, 400, BAD, "context_length_exceeded", param,
                         "This model's maximum context length is %d tokens. However, your prompt "
                         "has %d tokens, which leaves no room for a reply. Please reduce the "
                         "length of the prompt.",
                         n_ctx, n_prompt);
-    return oai_fail(e, 400, BAD, "context_length_exceeded", "messages",
+    return oai_fail(e, 400, BAD, "context_length_exceeded", param,
                     "This model's maximum context length is %d tokens. However, you requested "
                     "%d tokens (%d in the prompt, %d for the completion). Please reduce the "
                     "length of the prompt or the completion.",
@@ -76,7 +77,7 @@ static int build_prompt(serve *s, const oai_request *r, penny_token **toks, int 
     if (*n == 0)
         return oai_fail(e, 400, BAD, "invalid_prompt", r->kind == OAI_CHAT ? "messages" : "prompt",
                         "The prompt is empty (and this model adds no beginning-of-text token).");
-    return too_long(s, *n, r->max_tokens, e);
+    return too_long(s, r, *n, e);
 }
 
 static penny_sampler_params sampling(const oai_request *r) {
