@@ -143,6 +143,11 @@ else bad "split pull: $(cat "$T/err")"; fi
 "$SPLIT" check "$p1" "$T/whole.gguf" > "$T/chk" 2>&1 && grep -q "ok: 2 parts" "$T/chk" &&
     ok "split parts open as one model (gguf_split_open)" || bad "split check: $(cat "$T/chk")"
 "$P" list > "$T/list" 2>&1
+# the split model runs and generates exactly what the unsplit file does
+"$P" run -m "$p1" -p "hello" -n 12 --temp 0 > "$T/gen_split" 2> "$T/err_split" &&
+    "$P" run -m "$T/whole.gguf" -p "hello" -n 12 --temp 0 > "$T/gen_whole" 2>/dev/null &&
+    cmp -s "$T/gen_split" "$T/gen_whole" && ok "split model generates like the whole file" ||
+    bad "split run: $(cat "$T/err_split")"
 grep -q "org1/split-GGUF/big-Q8_0-00001-of-00002.gguf .*(2 parts)" "$T/list" &&
     ok "list shows the split model once" || bad "list split: $(cat "$T/list")"
 kib=$(wc -c < "$H/org1/tiny-GGUF/tiny-Q8_0.gguf" | awk '{ printf "%.1f KiB", $1 / 1024 }')

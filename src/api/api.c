@@ -23,7 +23,9 @@ penny_status penny_model_load(const char *path, const penny_model_params *params
     penny_model *m = calloc(1, sizeof *m);
     if (!m) return err_set(err, PENNY_ERR_NOMEM, "out of memory");
     penny_status rc;
-    if ((rc = gguf_open(path, true, &m->gguf, err)) || (rc = model_bind(m, err)) ||
+    if ((rc = gguf_split_open(path, true, &m->split, err))) goto fail;
+    m->gguf = gguf_split_part(m->split, 0);
+    if ((rc = model_bind(m, err)) ||
         (rc = tok_new(m->gguf, &m->tok, err)))
         goto fail;
     if (tok_n_vocab(m->tok) > m->hp.n_vocab) {
@@ -45,7 +47,7 @@ void penny_model_free(penny_model *m) {
     tok_free(m->tok);
     free(m->layers);
     free(m->rope_freqs);
-    gguf_close(m->gguf);
+    gguf_split_close(m->split);
     free(m);
 }
 

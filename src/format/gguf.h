@@ -199,6 +199,8 @@ int gguf_split_count(const gguf_split *s);
 /* Part i (0-based); part 0 holds the model's metadata. */
 const gguf_file *gguf_split_part(const gguf_split *s, int i);
 int64_t gguf_split_tensor_count(const gguf_split *s);
+/* Tensor i of all parts in part order (0 <= i < gguf_split_tensor_count). */
+const gguf_tensor *gguf_split_tensor_at(const gguf_split *s, int64_t i);
 /* Looks name up in every part; NULL when absent. */
 const gguf_tensor *gguf_split_find_tensor(const gguf_split *s, const char *name);
 /* Writes src as n_parts files PREFIX-00001-of-0000N.gguf ..., tensors

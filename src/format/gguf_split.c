@@ -147,6 +147,15 @@ int gguf_split_count(const gguf_split *s) { return s->n; }
 const gguf_file *gguf_split_part(const gguf_split *s, int i) { return s->parts[i]; }
 int64_t gguf_split_tensor_count(const gguf_split *s) { return s->n_tensors; }
 
+const gguf_tensor *gguf_split_tensor_at(const gguf_split *s, int64_t i) {
+    for (int p = 0; p < s->n; p++) {
+        int64_t n = gguf_tensor_count(s->parts[p]);
+        if (i < n) return gguf_tensor_at(s->parts[p], i);
+        i -= n;
+    }
+    return NULL;
+}
+
 const gguf_tensor *gguf_split_find_tensor(const gguf_split *s, const char *name) {
     for (int i = 0; i < s->n; i++) {
         const gguf_tensor *t = gguf_find_tensor(s->parts[i], name);

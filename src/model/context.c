@@ -84,8 +84,8 @@ static void alloc_ffn(penny_context *c, bool *ok) {
  * matrix's n_in is its ne[0]. */
 static size_t matmul_scratch_bytes(const penny_model *m, int n_batch) {
     size_t most = 0;
-    for (int64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
-        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+    for (int64_t i = 0; i < gguf_split_tensor_count(m->split); i++) {
+        const gguf_tensor *t = gguf_split_tensor_at(m->split, i);
         const type_traits *tt = type_get(t->type);
         if (!tt || !tt->supported || t->ne[1] <= 1) continue;
         size_t n = op_matmul_scratch(t->type, n_batch, (int)t->ne[0]);

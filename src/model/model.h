@@ -137,7 +137,8 @@ typedef struct layer_weights {
 } layer_weights;
 
 struct penny_model {
-    gguf_file *gguf;
+    gguf_split *split;     /* all parts of the file (one for unsplit models) */
+    const gguf_file *gguf; /* part 0: the metadata */
     tokenizer *tok;
     pool *pool;
     const arch_info *arch;

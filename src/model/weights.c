@@ -38,7 +38,7 @@ static penny_status shape_error(const penny_model *m, const char *name, const gg
 /* Finds a tensor and checks its shape and type. */
 static penny_status find_tensor(const penny_model *m, const char *name, expect e, bool required,
                                 const gguf_tensor **out, penny_error *err) {
-    const gguf_tensor *t = gguf_find_tensor(m->gguf, name);
+    const gguf_tensor *t = gguf_split_find_tensor(m->split, name);
     *out = t;
     if (!t) {
         if (!required) return PENNY_OK;
@@ -150,7 +150,7 @@ static penny_status bind_mla_kv_up(const penny_model *m, int il, mla_weights *a,
     const char *why = "attention.kv_lora_rank, key_length(_mla), value_length(_mla) and head_count";
     char n[96];
     penny_status rc;
-    if (gguf_find_tensor(m->gguf, tname(n, il, "attn_k_b", "weight"))) {
+    if (gguf_split_find_tensor(m->split, tname(n, il, "attn_k_b", "weight"))) {
         a->k_up_t = true;
         if ((rc = bind_mats(m, n, (expect){hp->qk_nope, hp->kv_lora, hp->n_head, why}, true,
                             &a->k_up, err)))
@@ -269,7 +269,7 @@ static penny_status make_rope_freqs(penny_model *m, penny_error *err) {
 
 static penny_status bind_globals(penny_model *m, penny_error *err) {
     model_hparams *hp = &m->hp;
-    const gguf_tensor *emb = gguf_find_tensor(m->gguf, "token_embd.weight");
+    const gguf_tensor *emb = gguf_split_find_tensor(m->split, "token_embd.weight");
     if (!emb)
         return err_set(err, PENNY_ERR_FORMAT, "%s: missing tensor 'token_embd.weight'",
                        gguf_path(m->gguf));
@@ -294,8 +294,8 @@ static penny_status bind_globals(penny_model *m, penny_error *err) {
 static void count_params(penny_model *m) {
     const model_hparams *hp = &m->hp;
     m->n_params = 0;
-    for (int64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
-        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+    for (int64_t i = 0; i < gguf_split_tensor_count(m->split); i++) {
+        const gguf_tensor *t = gguf_split_tensor_at(m->split, i);
         m->n_params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
     }
     int64_t per_expert = 3 * (int64_t)hp->n_embd * hp->n_ff_exp;
