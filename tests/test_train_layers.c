@@ -366,6 +366,97 @@ static void test_crossentropy(pool *p) {
     free(z), free(g), free(c.z), free(c.w);
 }
 
+/* ---- LayerNorm, GELU, positions ---- */
+
+typedef struct {
+    double *x, *w, *b, *R;
+    int N, C;
+} ln_ctx;
+
+static double ln_loss(void *ctx) {
+    ln_ctx *c = ctx;
+    double L = 0;
+    for (int n = 0; n < c->N; n++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < c->C; i++) m += c->x[n * c->C + i] / c->C;
+        for (int i = 0; i < c->C; i++) v += pow(c->x[n * c->C + i] - m, 2) / c->C;
+        for (int i = 0; i < c->C; i++)
+            L += ((c->x[n * c->C + i] - m) / sqrt(v + 1e-5) * c->w[i] + c->b[i]) *
+                 c->R[n * c->C + i];
+    }
+    return L;
+}
+
+static void test_layernorm(pool *p) {
+    int N = 5, C = 24;
+    float *x = frand(N * C, 2), *w = frand(C, 1), *b = frand(C, 1), *R = frand(N * C, 1);
+    float out[256], mean[8], rstd[8], dx[256] = {0}, dw[64] = {0}, db[64] = {0};
+    for (int i = 0; i < N * C; i++) x[i] += 0.5f; /* a non-zero mean */
+    tr_layernorm_forward(p, out, mean, rstd, x, w, b, N, C, 1e-5f);
+    ln_ctx c = {todouble(x, N * C), todouble(w, C), todouble(b, C), todouble(R, N * C), N, C};
+    double got = 0;
+    for (int i = 0; i < N * C; i++) got += (double)out[i] * c.R[i];
+    CHECKF(fabs(got - ln_loss(&c)) < 1e-5 * (1 + fabs(got)), "layernorm forward %g vs %g", got,
+           ln_loss(&c));
+    tr_layernorm_backward(p, dx, dw, db, R, x, w, mean, rstd, N, C);
+    grad_check("layernorm dx", ln_loss, &c, c.x, dx, N * C);
+    grad_check("layernorm dw", ln_loss, &c, c.w, dw, C);
+    grad_check("layernorm db", ln_loss, &c, c.b, db, C);
+    free(x), free(w), free(b), free(R), free(c.x), free(c.w), free(c.b), free(c.R);
+}
+
+typedef struct {
+    double *x, *R;
+    int n;
+} gelu_ctx;
+
+static double gelu_loss(void *ctx) {
+    gelu_ctx *c = ctx;
+    double L = 0;
+    for (int i = 0; i < c->n; i++) {
+        double x = c->x[i];
+        L += 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))) * c->R[i];
+    }
+    return L;
+}
+
+static void test_gelu(pool *p) {
+    int n = 77;
+    float *x = frand(n, 4), *R = frand(n, 1), out[77], dx[77] = {0};
+    gelu_ctx c = {todouble(x, n), todouble(R, n), n};
+    double got = 0;
+    tr_gelu_forward(p, out, x, n);
+    for (int i = 0; i < n; i++) got += (double)out[i] * c.R[i];
+    CHECK(fabs(got - gelu_loss(&c)) < 1e-5 * (1 + fabs(got)));
+    tr_gelu_backward(p, dx, R, x, n);
+    grad_check("gelu dx", gelu_loss, &c, c.x, dx, n);
+    free(x), free(R), free(c.x), free(c.R);
+}
+
+typedef struct {
+    double *wpe, *R;
+    int B, T, C;
+} pos_ctx;
+
+static double pos_loss(void *ctx) {
+    pos_ctx *c = ctx;
+    double L = 0;
+    for (int n = 0; n < c->B * c->T; n++)
+        for (int i = 0; i < c->C; i++) L += c->wpe[(n % c->T) * c->C + i] * c->R[n * c->C + i];
+    return L;
+}
+
+static void test_pos(void) {
+    int B = 3, T = 4, C = 5;
+    float *wpe = frand(T * C, 1), *R = frand(B * T * C, 1), x[60] = {0}, dw[20] = {0};
+    tr_pos_forward(x, wpe, B, T, C);
+    CHECK(x[(2 * T + 1) * C + 3] == wpe[C + 3]);
+    tr_pos_backward(dw, R, B, T, C);
+    pos_ctx c = {todouble(wpe, T * C), todouble(R, B * T * C), B, T, C};
+    grad_check("positions dwpe", pos_loss, &c, c.wpe, dw, T * C);
+    free(wpe), free(R), free(c.wpe), free(c.R);
+}
+
 /* ---- embedding ---- */
 
 typedef struct {
@@ -408,9 +499,12 @@ int main(void) {
         test_attention(pp, 16);
         test_swiglu(pp);
         test_crossentropy(pp);
+        test_layernorm(pp);
+        test_gelu(pp);
     }
     test_rope();
     test_embed();
+    test_pos();
     pool_free(p);
     return check_done("test_train_layers");
 }

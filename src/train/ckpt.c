@@ -60,7 +60,7 @@ static void header_words(const tr_ckpt *c, uint64_t *w) {
                             c->rng[3],
                             c->n_params,
                             c->n_hist,
-                            0,
+                            (uint64_t)k->arch,
                             0};
     memcpy(w, v, sizeof v);
 }
@@ -76,6 +76,7 @@ static void from_header(tr_ckpt *c, const uint64_t *w) {
     c->epoch = w[14], c->index = w[15];
     memcpy(c->rng, w + 16, sizeof c->rng);
     c->n_params = w[20], c->n_hist = w[21];
+    k->arch = (int)w[22];
 }
 
 /* Appends n bytes to f, folding them into the running checksum. */

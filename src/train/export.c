@@ -50,8 +50,12 @@ penny_status tr_export_gguf(const tr_config *cfg, const float *params, const cha
         return err_set(err, PENNY_ERR_ARG, "export: unknown type '%s' (f32, f16, bf16)", type);
     uint32_t file_type = tt == TYPE_F32 ? 0 : tt == TYPE_F16 ? 1 : 32;
     int n = 0;
-    tr_tensor *ts = calloc((size_t)(9 * cfg->n_layer + 3), sizeof *ts);
-    void **conv = calloc((size_t)(9 * cfg->n_layer + 3), sizeof *conv);
+    if (cfg->arch != TR_ARCH_LLAMA)
+        return err_set(
+            err, PENNY_ERR_UNSUPPORTED,
+            "export: only the llama architecture is exported (gpt2 is a training baseline)");
+    tr_tensor *ts = calloc((size_t)TR_MAX_TENSORS(cfg), sizeof *ts);
+    void **conv = calloc((size_t)TR_MAX_TENSORS(cfg), sizeof *conv);
     gguf_file *tok = NULL;
     gguf_writer *w = NULL;
     penny_status rc =

@@ -102,6 +102,140 @@ void tr_rmsnorm_backward(pool *p, float *dx, float *dw, const float *dout, const
     par(p, rmsnorm_bwd_cols, &j);
 }
 
+/* ---- LayerNorm, GELU, learned positions (the GPT-2-style baseline) ---- */
+
+typedef struct ln_job {
+    float *out, *mean, *rstd, *dx, *dw, *db;
+    const float *x, *w, *b, *dout, *mean_in, *rstd_in;
+    int N, C;
+    float eps;
+} ln_job;
+
+static void ln_fwd_rows(void *arg, int ith, int nth) {
+    ln_job *j = arg;
+    long lo, hi;
+    pool_range(j->N, ith, nth, &lo, &hi);
+    for (long n = lo; n < hi; n++) {
+        const float *x = j->x + n * j->C;
+        float *y = j->out + n * j->C;
+        double m = 0, v = 0;
+        for (int i = 0; i < j->C; i++) m += x[i];
+        m /= j->C;
+        for (int i = 0; i < j->C; i++) v += ((double)x[i] - m) * ((double)x[i] - m);
+        double r = 1.0 / sqrt(v / j->C + (double)j->eps);
+        for (int i = 0; i < j->C; i++) y[i] = (float)(((double)x[i] - m) * r * j->w[i] + j->b[i]);
+        j->mean[n] = (float)m, j->rstd[n] = (float)r;
+    }
+}
+
+void tr_layernorm_forward(pool *p, float *out, float *mean, float *rstd, const float *x,
+                          const float *w, const float *b, int N, int C, float eps) {
+    ln_job j = {
+        .out = out, .mean = mean, .rstd = rstd, .x = x, .w = w, .b = b, .N = N, .C = C, .eps = eps};
+    par(p, ln_fwd_rows, &j);
+}
+
+/* dx = r * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * w. */
+static void ln_bwd_rows(void *arg, int ith, int nth) {
+    ln_job *j = arg;
+    long lo, hi;
+    pool_range(j->N, ith, nth, &lo, &hi);
+    for (long n = lo; n < hi; n++) {
+        const float *x = j->x + n * j->C, *dy = j->dout + n * j->C;
+        double m = j->mean_in[n], r = j->rstd_in[n], sg = 0, sgx = 0;
+        for (int i = 0; i < j->C; i++) {
+            double g = (double)dy[i] * j->w[i];
+            sg += g, sgx += g * ((double)x[i] - m) * r;
+        }
+        sg /= j->C, sgx /= j->C;
+        float *dx = j->dx + n * j->C;
+        for (int i = 0; i < j->C; i++) {
+            double g = (double)dy[i] * j->w[i], xh = ((double)x[i] - m) * r;
+            dx[i] += (float)(r * (g - sg - xh * sgx));
+        }
+    }
+}
+
+static void ln_bwd_cols(void *arg, int ith, int nth) {
+    ln_job *j = arg;
+    long lo, hi;
+    pool_range(j->C, ith, nth, &lo, &hi);
+    for (int n = 0; n < j->N; n++) {
+        const float *x = j->x + (size_t)n * j->C, *dy = j->dout + (size_t)n * j->C;
+        float m = j->mean_in[n], r = j->rstd_in[n];
+        for (long i = lo; i < hi; i++) {
+            j->dw[i] += dy[i] * (x[i] - m) * r;
+            j->db[i] += dy[i];
+        }
+    }
+}
+
+void tr_layernorm_backward(pool *p, float *dx, float *dw, float *db, const float *dout,
+                           const float *x, const float *w, const float *mean, const float *rstd,
+                           int N, int C) {
+    ln_job j = {.dx = dx,
+                .dw = dw,
+                .db = db,
+                .dout = dout,
+                .x = x,
+                .w = w,
+                .mean_in = mean,
+                .rstd_in = rstd,
+                .N = N,
+                .C = C};
+    par(p, ln_bwd_rows, &j);
+    par(p, ln_bwd_cols, &j);
+}
+
+#define GELU_K 0.7978845608028654 /* sqrt(2 / pi) */
+
+typedef struct gelu_job {
+    float *out;
+    const float *x, *dout;
+    long n;
+} gelu_job;
+
+static void gelu_fwd_worker(void *arg, int ith, int nth) {
+    gelu_job *j = arg;
+    long lo, hi;
+    pool_range(j->n, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) {
+        double x = j->x[i];
+        j->out[i] = (float)(0.5 * x * (1.0 + tanh(GELU_K * (x + 0.044715 * x * x * x))));
+    }
+}
+
+static void gelu_bwd_worker(void *arg, int ith, int nth) {
+    gelu_job *j = arg;
+    long lo, hi;
+    pool_range(j->n, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) {
+        double x = j->x[i], u = GELU_K * (x + 0.044715 * x * x * x), t = tanh(u);
+        double du = GELU_K * (1.0 + 3 * 0.044715 * x * x);
+        j->out[i] += (float)(j->dout[i] * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du));
+    }
+}
+
+void tr_gelu_forward(pool *p, float *out, const float *x, long n) {
+    gelu_job j = {out, x, NULL, n};
+    par(p, gelu_fwd_worker, &j);
+}
+
+void tr_gelu_backward(pool *p, float *dx, const float *dout, const float *x, long n) {
+    gelu_job j = {dx, x, dout, n};
+    par(p, gelu_bwd_worker, &j);
+}
+
+void tr_pos_forward(float *x, const float *wpe, int B, int T, int C) {
+    for (long n = 0; n < (long)B * T; n++)
+        for (int i = 0; i < C; i++) x[n * C + i] += wpe[(n % T) * C + i];
+}
+
+void tr_pos_backward(float *dwpe, const float *dx, int B, int T, int C) {
+    for (long n = 0; n < (long)B * T; n++)
+        for (int i = 0; i < C; i++) dwpe[(n % T) * C + i] += dx[n * C + i];
+}
+
 /* ---- matmul ---- */
 
 void tr_matmul_forward(tr_gemm *g, float *out, const float *x, const float *w, int N, int C,

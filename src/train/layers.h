@@ -33,6 +33,22 @@ void tr_rmsnorm_forward(pool *p, float *out, float *rstd, const float *x, const 
 void tr_rmsnorm_backward(pool *p, float *dx, float *dw, const float *dout, const float *x,
                          const float *w, const float *rstd, int N, int C);
 
+/* LayerNorm (the GPT-2-style baseline): out = (x - mean) / sd * w + b;
+ * mean and rstd (N) are kept for the backward. */
+void tr_layernorm_forward(pool *p, float *out, float *mean, float *rstd, const float *x,
+                          const float *w, const float *b, int N, int C, float eps);
+void tr_layernorm_backward(pool *p, float *dx, float *dw, float *db, const float *dout,
+                           const float *x, const float *w, const float *mean, const float *rstd,
+                           int N, int C);
+
+/* out = GELU(x) (tanh approximation, as GPT-2) over n elements. */
+void tr_gelu_forward(pool *p, float *out, const float *x, long n);
+void tr_gelu_backward(pool *p, float *dx, const float *dout, const float *x, long n);
+
+/* Learned positions: x (B*T, C) += wpe[t]; the backward sums over the batch. */
+void tr_pos_forward(float *x, const float *wpe, int B, int T, int C);
+void tr_pos_backward(float *dwpe, const float *dx, int B, int T, int C);
+
 /* out (N,OC) = x (N,C) * w^T, w (OC,C) row-major as stored in GGUF. */
 void tr_matmul_forward(tr_gemm *g, float *out, const float *x, const float *w, int N, int C,
                        int OC);

@@ -21,22 +21,23 @@
 #include "train/layers.h"
 
 typedef struct tr_acts {
-    float *x;                  /* (L+1, N, C) residual entering layer l; x[L] is final */
-    float *xmid;               /* (L, N, C) residual after attention */
-    float *ln1, *ln2;          /* (L, N, C) norm outputs */
-    float *rstd1, *rstd2;      /* (L, N) */
-    float *q, *atty;           /* (L, N, qd) rotated queries; attention output */
-    float *k, *v;              /* (L, N, kd) rotated keys; values */
-    float *att;                /* (L, B, H, T, T) softmax probabilities */
-    float *gate, *up, *hid;    /* (L, N, F) */
-    float *lnf, *rstdf;        /* (N, C), (N) */
-    float *logits;             /* (N, V); the logits' gradient after a loss forward */
-    float *losses;             /* (N) */
-    float *tmp, *dx, *dln;     /* (N, C) scratch, residual gradient, norm-input gradient */
-    float *dq, *datty;         /* (N, qd) */
-    float *dk, *dv;            /* (N, kd) */
-    float *dgate, *dup, *dhid; /* (N, F) */
-    float *ascratch;           /* (nth, T) */
+    float *x;                   /* (L+1, N, C) residual entering layer l; x[L] is final */
+    float *xmid;                /* (L, N, C) residual after attention */
+    float *ln1, *ln2;           /* (L, N, C) norm outputs */
+    float *rstd1, *rstd2;       /* (L, N) */
+    float *mean1, *mean2;       /* (L, N) LayerNorm means (gpt2) */
+    float *q, *atty;            /* (L, N, qd) rotated queries; attention output */
+    float *k, *v;               /* (L, N, kd) rotated keys; values */
+    float *att;                 /* (L, B, H, T, T) softmax probabilities */
+    float *gate, *up, *hid;     /* (L, N, F) */
+    float *lnf, *rstdf, *meanf; /* (N, C), (N), (N) */
+    float *logits;              /* (N, V); the logits' gradient after a loss forward */
+    float *losses;              /* (N) */
+    float *tmp, *dx, *dln;      /* (N, C) scratch, residual gradient, norm-input gradient */
+    float *dq, *datty;          /* (N, qd) */
+    float *dk, *dv;             /* (N, kd) */
+    float *dgate, *dup, *dhid;  /* (N, F) */
+    float *ascratch;            /* (nth, T) */
 } tr_acts;
 
 struct tr_model {
@@ -92,39 +93,72 @@ static void add_tensor(tr_tensor *ts, int *n, size_t *total, const char *name, i
 }
 
 size_t tr_layout(const tr_config *c, tr_tensor *ts, int *n) {
-    static const char *const names[9] = {"attn_norm", "attn_q",      "attn_k",
-                                         "attn_v",    "attn_output", "ffn_norm",
-                                         "ffn_gate",  "ffn_up",      "ffn_down"};
+    static const char *const llama[] = {
+        "attn_norm.weight", "attn_q.weight",      "attn_k.weight",
+        "attn_v.weight",    "attn_output.weight", "ffn_norm.weight",
+        "ffn_gate.weight",  "ffn_up.weight",      "ffn_down.weight"};
+    static const char *const gpt2[] = {"attn_norm.weight", "attn_norm.bias", "attn_q.weight",
+                                       "attn_k.weight",    "attn_v.weight",  "attn_output.weight",
+                                       "ffn_norm.weight",  "ffn_norm.bias",  "ffn_up.weight",
+                                       "ffn_down.weight"};
+    bool g = c->arch == TR_ARCH_GPT2;
     int64_t qd = c->dim, kd = (int64_t)c->n_kv_head * (c->dim / c->n_head);
-    int64_t shape[9][2] = {{c->dim, 1},      {c->dim, qd},     {c->dim, kd},
-                           {c->dim, kd},     {qd, c->dim},     {c->dim, 1},
-                           {c->dim, c->ffn}, {c->dim, c->ffn}, {c->ffn, c->dim}};
     size_t total = 0;
     *n = 0;
     add_tensor(ts, n, &total, "token_embd.weight", c->dim, c->vocab);
+    if (g) add_tensor(ts, n, &total, "position_embd.weight", c->dim, c->seq_len);
     for (int l = 0; l < c->n_layer; l++)
-        for (int i = 0; i < 9; i++) {
+        for (int i = 0; i < (g ? 10 : 9); i++) {
+            const char *sfx = g ? gpt2[i] : llama[i];
+            int64_t in = c->dim, out = 1; /* norms and biases: (C) */
+            if (strstr(sfx, "attn_q")) out = qd;
+            if (strstr(sfx, "attn_k") || strstr(sfx, "attn_v")) out = kd;
+            if (strstr(sfx, "attn_output")) in = qd, out = c->dim;
+            if (strstr(sfx, "ffn_gate") || strstr(sfx, "ffn_up")) out = c->ffn;
+            if (strstr(sfx, "ffn_down")) in = c->ffn, out = c->dim;
             char name[40];
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[i]);
-            add_tensor(ts, n, &total, name, shape[i][0], shape[i][1]);
+            snprintf(name, sizeof name, "blk.%d.%s", l, sfx);
+            add_tensor(ts, n, &total, name, in, out);
         }
     add_tensor(ts, n, &total, "output_norm.weight", c->dim, 1);
+    if (g) add_tensor(ts, n, &total, "output_norm.bias", c->dim, 1);
     if (!c->tied) add_tensor(ts, n, &total, "output.weight", c->dim, c->vocab);
     return total;
 }
 
-/* Points w's fields at the tensors of the flat array base. */
+/* Points w's fields at the tensors of the flat array base, by name. */
 static void bind(const tr_model *m, float *base, tr_weights *w) {
-    const tr_tensor *t = m->tensors;
-    w->wte = base + t[0].off;
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        float **f[9] = {&w->l[l].attn_norm, &w->l[l].wq, &w->l[l].wk, &w->l[l].wv, &w->l[l].wo,
-                        &w->l[l].ffn_norm,  &w->l[l].wg, &w->l[l].wu, &w->l[l].wd};
-        for (int i = 0; i < 9; i++) *f[i] = base + t[1 + 9 * l + i].off;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const tr_tensor *t = &m->tensors[i];
+        float *p = base + t->off;
+        int l;
+        char sfx[40];
+        if (sscanf(t->name, "blk.%d.%39s", &l, sfx) == 2) {
+            tr_layer_w *L = &w->l[l];
+            struct {
+                const char *name;
+                float **dst;
+            } map[] = {{"attn_norm.weight", &L->attn_norm}, {"attn_norm.bias", &L->attn_norm_b},
+                       {"attn_q.weight", &L->wq},           {"attn_k.weight", &L->wk},
+                       {"attn_v.weight", &L->wv},           {"attn_output.weight", &L->wo},
+                       {"ffn_norm.weight", &L->ffn_norm},   {"ffn_norm.bias", &L->ffn_norm_b},
+                       {"ffn_gate.weight", &L->wg},         {"ffn_up.weight", &L->wu},
+                       {"ffn_down.weight", &L->wd}};
+            for (size_t k = 0; k < sizeof map / sizeof map[0]; k++)
+                if (!strcmp(sfx, map[k].name)) *map[k].dst = p;
+        } else if (!strcmp(t->name, "token_embd.weight")) {
+            w->wte = p;
+        } else if (!strcmp(t->name, "position_embd.weight")) {
+            w->wpe = p;
+        } else if (!strcmp(t->name, "output_norm.weight")) {
+            w->out_norm = p;
+        } else if (!strcmp(t->name, "output_norm.bias")) {
+            w->out_norm_b = p;
+        } else if (!strcmp(t->name, "output.weight")) {
+            w->wout = p;
+        }
     }
-    int last = 1 + 9 * m->cfg.n_layer;
-    w->out_norm = base + t[last].off;
-    w->wout = m->cfg.tied ? w->wte : base + t[last + 1].off;
+    if (m->cfg.tied) w->wout = w->wte;
 }
 
 /* ---- allocation ---- */
@@ -140,35 +174,22 @@ static size_t carve(tr_model *m, float *mem) {
         float **p;
         size_t n;
     } plan[] = {
-        {&a->x, (L + 1) * N * C},
-        {&a->xmid, L * N * C},
-        {&a->ln1, L * N * C},
-        {&a->ln2, L * N * C},
-        {&a->rstd1, L * N},
-        {&a->rstd2, L * N},
-        {&a->q, L * N * qd},
-        {&a->atty, L * N * qd},
-        {&a->k, L * N * kd},
-        {&a->v, L * N * kd},
-        {&a->att, L * (size_t)m->B * c->n_head * m->T * m->T},
-        {&a->gate, L * N * F},
-        {&a->up, L * N * F},
-        {&a->hid, L * N * F},
-        {&a->lnf, N * C},
-        {&a->rstdf, N},
-        {&a->logits, N * (size_t)c->vocab},
-        {&a->losses, N},
-        {&a->tmp, N * C},
-        {&a->dx, N * C},
-        {&a->dln, N * C},
-        {&a->dq, N * qd},
-        {&a->datty, N * qd},
-        {&a->dk, N * kd},
-        {&a->dv, N * kd},
-        {&a->dgate, N * F},
-        {&a->dup, N * F},
-        {&a->dhid, N * F},
-        {&a->ascratch, nth * (size_t)m->T},
+        {&a->x, (L + 1) * N * C}, {&a->xmid, L * N * C},
+        {&a->ln1, L * N * C},     {&a->ln2, L * N * C},
+        {&a->rstd1, L * N},       {&a->rstd2, L * N},
+        {&a->mean1, L * N},       {&a->mean2, L * N},
+        {&a->meanf, N},           {&a->q, L * N * qd},
+        {&a->atty, L * N * qd},   {&a->k, L * N * kd},
+        {&a->v, L * N * kd},      {&a->att, L * (size_t)m->B * c->n_head * m->T * m->T},
+        {&a->gate, L * N * F},    {&a->up, L * N * F},
+        {&a->hid, L * N * F},     {&a->lnf, N * C},
+        {&a->rstdf, N},           {&a->logits, N * (size_t)c->vocab},
+        {&a->losses, N},          {&a->tmp, N * C},
+        {&a->dx, N * C},          {&a->dln, N * C},
+        {&a->dq, N * qd},         {&a->datty, N * qd},
+        {&a->dk, N * kd},         {&a->dv, N * kd},
+        {&a->dgate, N * F},       {&a->dup, N * F},
+        {&a->dhid, N * F},        {&a->ascratch, nth * (size_t)m->T},
     };
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
         if (mem) *plan[i].p = mem + off;
@@ -189,7 +210,7 @@ penny_status tr_model_new(const tr_config *cfg, int B, pool *p, tr_model **out, 
     m->cfg = *cfg;
     m->B = B, m->T = cfg->seq_len, m->N = B * cfg->seq_len, m->pool = p;
     m->hd = cfg->dim / cfg->n_head, m->qd = cfg->dim, m->kd = cfg->n_kv_head * m->hd;
-    m->tensors = calloc((size_t)(9 * cfg->n_layer + 3), sizeof *m->tensors);
+    m->tensors = calloc((size_t)TR_MAX_TENSORS(cfg), sizeof *m->tensors);
     m->w.l = calloc((size_t)cfg->n_layer, sizeof *m->w.l);
     m->g.l = calloc((size_t)cfg->n_layer, sizeof *m->g.l);
     if (!m->tensors || !m->w.l || !m->g.l) goto nomem;
@@ -254,7 +275,8 @@ const tr_tensor *tr_model_tensors(const tr_model *m, int *n) {
 
 double tr_model_flops_per_token(const tr_model *m) {
     const tr_config *c = &m->cfg;
-    double per_layer = (double)c->dim * (2.0 * m->qd + 2.0 * m->kd) + 3.0 * c->dim * c->ffn;
+    double mlp = (c->arch == TR_ARCH_GPT2 ? 2.0 : 3.0) * c->dim * c->ffn;
+    double per_layer = (double)c->dim * (2.0 * m->qd + 2.0 * m->kd) + mlp;
     double attn = (double)m->qd * m->T; /* causal: QK^T and AV each average T/2 */
     return 6.0 * (c->n_layer * (per_layer + attn) + (double)c->dim * c->vocab);
 }
@@ -275,14 +297,32 @@ void tr_model_init(tr_model *m, uint64_t seed) {
         float *p = m->params + t->off;
         size_t n = (size_t)(t->ne[0] * t->ne[1]);
         bool is_proj = strstr(t->name, "attn_output") || strstr(t->name, "ffn_down");
+        float one = strstr(t->name, ".bias") ? 0.0f : 1.0f; /* norm weights 1, biases 0 */
         for (size_t k = 0; k < n; k++)
-            p[k] = t->n_dims == 1 ? 1.0f : (float)(normal(&r) * (is_proj ? proj : 0.02));
+            p[k] = t->n_dims == 1 ? one : (float)(normal(&r) * (is_proj ? proj : 0.02));
     }
 }
 
 /* ---- forward ---- */
 
 #define LAYER(ptr, l, n) ((ptr) + (size_t)(l) * (n))
+
+/* RMSNorm (llama) or LayerNorm (gpt2) over the model's N rows of C. */
+static void norm_fwd(tr_model *m, float *out, float *mean, float *rstd, const float *x,
+                     const float *w, const float *b) {
+    if (m->cfg.arch == TR_ARCH_GPT2)
+        tr_layernorm_forward(m->pool, out, mean, rstd, x, w, b, m->N, m->cfg.dim, m->cfg.eps);
+    else
+        tr_rmsnorm_forward(m->pool, out, rstd, x, w, m->N, m->cfg.dim, m->cfg.eps);
+}
+
+static void norm_bwd(tr_model *m, float *dx, float *dw, float *db, const float *dout,
+                     const float *x, const float *w, const float *mean, const float *rstd) {
+    if (m->cfg.arch == TR_ARCH_GPT2)
+        tr_layernorm_backward(m->pool, dx, dw, db, dout, x, w, mean, rstd, m->N, m->cfg.dim);
+    else
+        tr_rmsnorm_backward(m->pool, dx, dw, dout, x, w, rstd, m->N, m->cfg.dim);
+}
 
 static void layer_forward(tr_model *m, int l) {
     const tr_config *c = &m->cfg;
@@ -294,20 +334,28 @@ static void layer_forward(tr_model *m, int l) {
     float *ln2 = LAYER(a->ln2, l, NC), *q = LAYER(a->q, l, NQ), *k = LAYER(a->k, l, NK);
     float *v = LAYER(a->v, l, NK), *atty = LAYER(a->atty, l, NQ);
     float *gate = LAYER(a->gate, l, NF), *up = LAYER(a->up, l, NF), *hid = LAYER(a->hid, l, NF);
-    tr_rmsnorm_forward(m->pool, ln1, LAYER(a->rstd1, l, N), x, w->attn_norm, N, C, c->eps);
+    bool gpt2 = c->arch == TR_ARCH_GPT2;
+    norm_fwd(m, ln1, LAYER(a->mean1, l, N), LAYER(a->rstd1, l, N), x, w->attn_norm, w->attn_norm_b);
     tr_matmul_forward(m->gemm, q, ln1, w->wq, N, C, qd);
     tr_matmul_forward(m->gemm, k, ln1, w->wk, N, C, kd);
     tr_matmul_forward(m->gemm, v, ln1, w->wv, N, C, kd);
-    tr_rope_forward(q, m->rope_cs, m->B, m->T, c->n_head, m->hd);
-    tr_rope_forward(k, m->rope_cs, m->B, m->T, c->n_kv_head, m->hd);
+    if (!gpt2) {
+        tr_rope_forward(q, m->rope_cs, m->B, m->T, c->n_head, m->hd);
+        tr_rope_forward(k, m->rope_cs, m->B, m->T, c->n_kv_head, m->hd);
+    }
     float *att = LAYER(a->att, l, (size_t)m->B * c->n_head * m->T * m->T);
     tr_attention_forward(m->pool, atty, att, q, k, v, m->B, m->T, c->n_head, c->n_kv_head, m->hd);
     tr_matmul_forward(m->gemm, a->tmp, atty, w->wo, N, qd, C);
     for (size_t i = 0; i < NC; i++) xmid[i] = x[i] + a->tmp[i];
-    tr_rmsnorm_forward(m->pool, ln2, LAYER(a->rstd2, l, N), xmid, w->ffn_norm, N, C, c->eps);
-    tr_matmul_forward(m->gemm, gate, ln2, w->wg, N, C, F);
+    norm_fwd(m, ln2, LAYER(a->mean2, l, N), LAYER(a->rstd2, l, N), xmid, w->ffn_norm,
+             w->ffn_norm_b);
     tr_matmul_forward(m->gemm, up, ln2, w->wu, N, C, F);
-    tr_swiglu_forward(m->pool, hid, gate, up, (long)NF);
+    if (gpt2) {
+        tr_gelu_forward(m->pool, hid, up, (long)NF);
+    } else {
+        tr_matmul_forward(m->gemm, gate, ln2, w->wg, N, C, F);
+        tr_swiglu_forward(m->pool, hid, gate, up, (long)NF);
+    }
     tr_matmul_forward(m->gemm, a->tmp, hid, w->wd, N, F, C);
     float *xnext = LAYER(a->x, l + 1, NC);
     for (size_t i = 0; i < NC; i++) xnext[i] = xmid[i] + a->tmp[i];
@@ -319,9 +367,10 @@ void tr_model_forward(tr_model *m, const int32_t *tokens, const int32_t *targets
     tr_acts *a = &m->a;
     int N = m->N, C = c->dim;
     tr_embed_forward(a->x, tokens, m->w.wte, N, C);
+    if (c->arch == TR_ARCH_GPT2) tr_pos_forward(a->x, m->w.wpe, m->B, m->T, C);
     for (int l = 0; l < c->n_layer; l++) layer_forward(m, l);
     float *xl = LAYER(a->x, c->n_layer, (size_t)N * C);
-    tr_rmsnorm_forward(m->pool, a->lnf, a->rstdf, xl, m->w.out_norm, N, C, c->eps);
+    norm_fwd(m, a->lnf, a->meanf, a->rstdf, xl, m->w.out_norm, m->w.out_norm_b);
     tr_matmul_forward(m->gemm, a->logits, a->lnf, m->w.wout, N, C, c->vocab);
     if (targets)
         tr_crossentropy_fused(m->pool, a->logits, a->losses, targets, weights, N, c->vocab);
@@ -345,12 +394,16 @@ static void layer_backward(tr_model *m, int l) {
     /* feed-forward block */
     zero(a->dhid, NF), zero(a->dgate, NF), zero(a->dup, NF), zero(a->dln, NC);
     tr_matmul_backward(G, a->dhid, g->wd, a->dx, LAYER(a->hid, l, NF), w->wd, N, F, C);
-    tr_swiglu_backward(m->pool, a->dgate, a->dup, a->dhid, LAYER(a->gate, l, NF),
-                       LAYER(a->up, l, NF), (long)NF);
-    tr_matmul_backward(G, a->dln, g->wg, a->dgate, LAYER(a->ln2, l, NC), w->wg, N, C, F);
+    if (c->arch == TR_ARCH_GPT2) {
+        tr_gelu_backward(m->pool, a->dup, a->dhid, LAYER(a->up, l, NF), (long)NF);
+    } else {
+        tr_swiglu_backward(m->pool, a->dgate, a->dup, a->dhid, LAYER(a->gate, l, NF),
+                           LAYER(a->up, l, NF), (long)NF);
+        tr_matmul_backward(G, a->dln, g->wg, a->dgate, LAYER(a->ln2, l, NC), w->wg, N, C, F);
+    }
     tr_matmul_backward(G, a->dln, g->wu, a->dup, LAYER(a->ln2, l, NC), w->wu, N, C, F);
-    tr_rmsnorm_backward(m->pool, a->dx, g->ffn_norm, a->dln, LAYER(a->xmid, l, NC), w->ffn_norm,
-                        LAYER(a->rstd2, l, N), N, C);
+    norm_bwd(m, a->dx, g->ffn_norm, g->ffn_norm_b, a->dln, LAYER(a->xmid, l, NC), w->ffn_norm,
+             LAYER(a->mean2, l, N), LAYER(a->rstd2, l, N));
     /* attention block */
     zero(a->datty, NQ), zero(a->dq, NQ), zero(a->dk, NK), zero(a->dv, NK), zero(a->dln, NC);
     const float *q = LAYER(a->q, l, NQ), *k = LAYER(a->k, l, NK), *v = LAYER(a->v, l, NK);
@@ -359,13 +412,15 @@ static void layer_backward(tr_model *m, int l) {
     tr_attention_backward(m->pool, a->dq, a->dk, a->dv, a->ascratch, a->datty,
                           LAYER(a->att, l, (size_t)m->B * c->n_head * m->T * m->T), q, k, v, m->B,
                           m->T, c->n_head, c->n_kv_head, m->hd);
-    tr_rope_backward(a->dq, m->rope_cs, m->B, m->T, c->n_head, m->hd);
-    tr_rope_backward(a->dk, m->rope_cs, m->B, m->T, c->n_kv_head, m->hd);
+    if (c->arch != TR_ARCH_GPT2) {
+        tr_rope_backward(a->dq, m->rope_cs, m->B, m->T, c->n_head, m->hd);
+        tr_rope_backward(a->dk, m->rope_cs, m->B, m->T, c->n_kv_head, m->hd);
+    }
     tr_matmul_backward(G, a->dln, g->wq, a->dq, ln1, w->wq, N, C, qd);
     tr_matmul_backward(G, a->dln, g->wk, a->dk, ln1, w->wk, N, C, kd);
     tr_matmul_backward(G, a->dln, g->wv, a->dv, ln1, w->wv, N, C, kd);
-    tr_rmsnorm_backward(m->pool, a->dx, g->attn_norm, a->dln, LAYER(a->x, l, NC), w->attn_norm,
-                        LAYER(a->rstd1, l, N), N, C);
+    norm_bwd(m, a->dx, g->attn_norm, g->attn_norm_b, a->dln, LAYER(a->x, l, NC), w->attn_norm,
+             LAYER(a->mean1, l, N), LAYER(a->rstd1, l, N));
 }
 
 void tr_model_backward(tr_model *m, const int32_t *tokens) {
@@ -375,8 +430,9 @@ void tr_model_backward(tr_model *m, const int32_t *tokens) {
     size_t NC = (size_t)N * C;
     zero(a->dln, NC), zero(a->dx, NC);
     tr_matmul_backward(m->gemm, a->dln, m->g.wout, a->logits, a->lnf, m->w.wout, N, C, c->vocab);
-    tr_rmsnorm_backward(m->pool, a->dx, m->g.out_norm, a->dln, LAYER(a->x, c->n_layer, NC),
-                        m->w.out_norm, a->rstdf, N, C);
+    norm_bwd(m, a->dx, m->g.out_norm, m->g.out_norm_b, a->dln, LAYER(a->x, c->n_layer, NC),
+             m->w.out_norm, a->meanf, a->rstdf);
     for (int l = c->n_layer - 1; l >= 0; l--) layer_backward(m, l);
     tr_embed_backward(m->g.wte, a->dx, tokens, N, C);
+    if (c->arch == TR_ARCH_GPT2) tr_pos_backward(m->g.wpe, a->dx, m->B, m->T, C);
 }

@@ -22,7 +22,14 @@
 #include "penny.h"
 #include "train/gemm.h"
 
+/* TR_ARCH_GPT2 is the comparison baseline of docs/training.md: LayerNorm
+ * with bias, learned positions instead of RoPE, a GELU MLP (ffn_up,
+ * ffn_down), no linear biases. It trains and evaluates like the Llama
+ * model but is not exported. */
+enum { TR_ARCH_LLAMA = 0, TR_ARCH_GPT2 = 1 };
+
 typedef struct tr_config {
+    int arch; /* TR_ARCH_* */
     int vocab, dim, n_layer, n_head, n_kv_head, ffn;
     int seq_len; /* T: context trained on (and exported as context_length) */
     bool tied;   /* output projection shares the token embedding */
@@ -42,22 +49,28 @@ typedef struct tr_tensor {
 
 /* Pointers into the parameter (or gradient) array. */
 typedef struct tr_layer_w {
-    float *attn_norm;    /* (C) */
-    float *wq, *wk, *wv; /* (H*hd, C), (KV*hd, C), (KV*hd, C) */
-    float *wo;           /* (C, H*hd) */
-    float *ffn_norm;     /* (C) */
-    float *wg, *wu;      /* (F, C) */
-    float *wd;           /* (C, F) */
+    float *attn_norm;                /* (C) */
+    float *attn_norm_b, *ffn_norm_b; /* (C) LayerNorm biases (gpt2 only) */
+    float *wq, *wk, *wv;             /* (H*hd, C), (KV*hd, C), (KV*hd, C) */
+    float *wo;                       /* (C, H*hd) */
+    float *ffn_norm;                 /* (C) */
+    float *wg, *wu;                  /* (F, C); no wg in gpt2 */
+    float *wd;                       /* (C, F) */
 } tr_layer_w;
 
 typedef struct tr_weights {
-    float *wte;      /* (V, C) */
-    tr_layer_w *l;   /* (n_layer) */
-    float *out_norm; /* (C) */
-    float *wout;     /* (V, C); wte when tied */
+    float *wte;        /* (V, C) */
+    float *wpe;        /* (T, C) learned positions (gpt2 only) */
+    float *out_norm_b; /* (C) (gpt2 only) */
+    tr_layer_w *l;     /* (n_layer) */
+    float *out_norm;   /* (C) */
+    float *wout;       /* (V, C); wte when tied */
 } tr_weights;
 
-/* Fills ts (room for 9 * n_layer + 3) with every tensor in storage order;
+/* Room for every tensor of a configuration. */
+#define TR_MAX_TENSORS(c) (10 * (c)->n_layer + 5)
+
+/* Fills ts (room for TR_MAX_TENSORS) with every tensor in storage order;
  * sets *n and returns the total number of parameters. */
 size_t tr_layout(const tr_config *c, tr_tensor *ts, int *n);
 

@@ -86,15 +86,23 @@ static penny_status load_vocab(run *r, penny_error *err) {
 static penny_status make_config(run *r, penny_error *err) {
     const penny_train_config *o = r->o;
     tr_config *c = &r->cfg;
+    if (strcmp(o->arch, "llama") && strcmp(o->arch, "gpt2"))
+        return err_set(err, PENNY_ERR_ARG, "arch '%s': expected llama or gpt2", o->arch);
+    c->arch = strcmp(o->arch, "gpt2") ? TR_ARCH_LLAMA : TR_ARCH_GPT2;
     c->dim = (int)o->dim, c->n_layer = (int)o->n_layer, c->n_head = (int)o->n_head;
     c->n_kv_head = o->n_kv_head ? (int)o->n_kv_head : (int)o->n_head;
-    c->ffn = o->ffn ? (int)o->ffn : (int)((8 * o->dim / 3 + 31) / 32 * 32);
+    c->ffn = o->ffn                    ? (int)o->ffn
+             : c->arch == TR_ARCH_GPT2 ? (int)(4 * o->dim)
+                                       : (int)((8 * o->dim / 3 + 31) / 32 * 32);
     c->seq_len = (int)o->seq_len, c->tied = o->tied != 0;
     c->eps = (float)o->eps, c->rope_base = (float)o->rope_base;
     if (o->batch < 1 || o->batch % r->world)
         return err_set(err, PENNY_ERR_ARG,
                        "batch %lld must be a positive multiple of the %d MPI ranks", o->batch,
                        r->world);
+    if (o->export_path[0] && c->arch != TR_ARCH_LLAMA)
+        return err_set(err, PENNY_ERR_ARG,
+                       "export: only arch llama is exported (gpt2 is a baseline)");
     if (o->accum < 1 || o->steps < 1 || o->eval_batches < 0 || o->ckpt_every < 0)
         return err_set(err, PENNY_ERR_ARG,
                        "accum and steps must be >= 1, eval_batches and ckpt_every >= 0");
@@ -135,7 +143,8 @@ static penny_status check_match(const run *r, const tr_ckpt *c, const char *path
     struct {
         const char *name;
         long long want, got;
-    } f[] = {{"vocab", a->vocab, b->vocab},
+    } f[] = {{"arch (0 llama, 1 gpt2)", a->arch, b->arch},
+             {"vocab", a->vocab, b->vocab},
              {"dim", a->dim, b->dim},
              {"n_layer", a->n_layer, b->n_layer},
              {"n_head", a->n_head, b->n_head},
@@ -468,7 +477,7 @@ penny_status penny_train_export(const char *checkpoint, const char *tokenizer_pa
     penny_status rc = tr_ckpt_read(checkpoint, &c, &buf, err);
     if (rc) return rc;
     int n;
-    tr_tensor *ts = calloc((size_t)(9 * c.cfg.n_layer + 3), sizeof *ts);
+    tr_tensor *ts = calloc((size_t)TR_MAX_TENSORS(&c.cfg), sizeof *ts);
     rc = tr_config_check(&c.cfg, err);
     if (!rc && !ts) rc = err_set(err, PENNY_ERR_NOMEM, "out of memory");
     if (!rc && tr_layout(&c.cfg, ts, &n) != c.n_params)

@@ -13,6 +13,7 @@
 struct penny_train_config {
     char tokenizer[TR_PATH_MAX], data[TR_PATH_MAX], out[TR_PATH_MAX], init_from[TR_PATH_MAX];
     char export_path[TR_PATH_MAX], export_type[TR_PATH_MAX], name[TR_PATH_MAX];
+    char arch[TR_PATH_MAX];
     long long dim, n_layer, n_head, n_kv_head, ffn, seq_len, tied;
     long long batch, accum, steps, warmup, seed, threads, eval_every, eval_batches;
     long long ckpt_every, resume, bf16;
