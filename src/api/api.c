@@ -175,17 +175,23 @@ static penny_status check_eval(penny_context *c, const penny_token *tokens, int 
     return PENNY_OK;
 }
 
+/* Room for n rows of logits (grows only; never in the steady decode loop). */
+static penny_status grow_logits(penny_context *c, int n, penny_error *err) {
+    if (n <= c->n_logits_cap) return PENNY_OK;
+    size_t n_vocab = (size_t)c->model->hp.n_vocab;
+    float *p = realloc(c->logits, sizeof(float) * n_vocab * (size_t)n);
+    if (!p) return err_set(err, PENNY_ERR_NOMEM, "out of memory for %d x %zu logits", n, n_vocab);
+    c->logits = p;
+    c->n_logits_cap = n;
+    return PENNY_OK;
+}
+
 penny_status penny_eval(penny_context *c, const penny_token *tokens, int n, bool all_logits,
                         penny_error *err) {
     penny_status rc = check_eval(c, tokens, n, err);
     if (rc) return rc;
     size_t n_vocab = (size_t)c->model->hp.n_vocab;
-    if (all_logits && n > c->n_logits_cap) {
-        float *p = realloc(c->logits, sizeof(float) * n_vocab * (size_t)n);
-        if (!p) return err_set(err, PENNY_ERR_NOMEM, "out of memory for %d x %zu logits", n, n_vocab);
-        c->logits = p;
-        c->n_logits_cap = n;
-    }
+    if (all_logits && (rc = grow_logits(c, n, err))) return rc;
     for (int done = 0; done < n;) {
         int T = n - done < c->n_batch ? n - done : c->n_batch;
         bool last = done + T == n;
@@ -197,6 +203,24 @@ penny_status penny_eval(penny_context *c, const penny_token *tokens, int n, bool
     }
     c->n_logits = all_logits ? n : 1;
     return PENNY_OK;
+}
+
+/* One fused pass needs caches of one shape, distinct contexts, a step that
+ * fits the first context's batch buffers, and no naive MLA (which expands
+ * one sequence's keys). Otherwise each context runs its own pass. */
+static bool can_fuse(penny_context *const *ctxs, const int *n_tokens, int n_seq) {
+    if (n_seq == 1) return false;
+    const penny_context *h = ctxs[0];
+    if (h->model->arch->mla && !h->mla_absorb) return false;
+    long total = 0;
+    for (int i = 0; i < n_seq; i++) {
+        const penny_context *c = ctxs[i];
+        if (c->n_ctx != h->n_ctx || c->mla_absorb != h->mla_absorb) return false;
+        for (int j = 0; j < i; j++)
+            if (ctxs[j] == c) return false;
+        total += n_tokens[i];
+    }
+    return total <= h->n_batch;
 }
 
 penny_status penny_eval_multi(penny_context *const *ctxs, const penny_token *const *tokens,
@@ -211,11 +235,22 @@ penny_status penny_eval_multi(penny_context *const *ctxs, const penny_token *con
             return rc;
         }
     }
-    /* TODO(issue 6): one fused forward pass over all sequences; for now each
-     * context runs its own pass, which is correct but reads weights n_seq times. */
-    for (int i = 0; i < n_seq; i++) {
-        penny_status rc = penny_eval(ctxs[i], tokens[i], n_tokens[i], false, err);
-        if (rc) return rc;
+    if (!can_fuse(ctxs, n_tokens, n_seq)) {
+        for (int i = 0; i < n_seq; i++) {
+            penny_status rc = penny_eval(ctxs[i], tokens[i], n_tokens[i], false, err);
+            if (rc) return rc;
+        }
+        return PENNY_OK;
+    }
+    penny_context *host = ctxs[0];
+    size_t n_vocab = (size_t)host->model->hp.n_vocab;
+    penny_status rc = grow_logits(host, n_seq, err);
+    if (rc) return rc;
+    model_forward_multi(ctxs, tokens, n_tokens, n_seq, host->multi_tok, host->multi_rows,
+                        host->logits);
+    for (int s = 0; s < n_seq; s++) {
+        if (s > 0) memcpy(ctxs[s]->logits, host->logits + (size_t)s * n_vocab, sizeof(float) * n_vocab);
+        ctxs[s]->n_logits = 1;
     }
     return PENNY_OK;
 }

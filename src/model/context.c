@@ -106,6 +106,9 @@ penny_status ctx_init(penny_context *c, penny_error *err) {
     alloc_ffn(c, &ok);
     c->b.scores = alloc((size_t)pool_size(m->pool) * (size_t)c->n_ctx, sizeof(float), &ok);
     c->b.pos = alloc(B, sizeof(int32_t), &ok);
+    c->b.tkv = alloc(B, sizeof(kv_cache *), &ok);
+    c->multi_tok = alloc(B, sizeof(int32_t), &ok);
+    c->multi_rows = alloc(B, sizeof(int), &ok);
     c->b.mm_scratch = alloc(matmul_scratch_bytes(m, c->n_batch), 1, &ok);
     c->logits = alloc((size_t)m->hp.n_vocab, sizeof(float), &ok);
     c->n_logits_cap = 1;
@@ -119,9 +122,11 @@ void ctx_release(penny_context *c) {
     void *bufs[] = {c->kv.k,   c->kv.v,   b->x,       b->xn,    b->q,          b->k,     b->v,
                     b->kvl,    b->lat,    b->qa,      b->att,   b->out,        b->gate,  b->up,
                     b->router, b->sel,    b->sel_w,   b->order, b->count,      b->xe,    b->ye,
-                    b->probs,  b->scores, b->scratch, b->pos,   b->mm_scratch, c->logits};
+                    b->probs,  b->scores, b->scratch, b->pos,   b->mm_scratch, c->logits, b->tkv, c->multi_tok, c->multi_rows};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     memset(&c->kv, 0, sizeof c->kv);
     memset(b, 0, sizeof *b);
     c->logits = NULL;
+    c->multi_tok = NULL;
+    c->multi_rows = NULL;
 }

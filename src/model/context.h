@@ -46,7 +46,8 @@ typedef struct fwd_bufs {
     void *mm_scratch; /* matmul activations: the most op_matmul_scratch any weight needs */
     float *scratch;   /* (n_threads, scratch_per_thread) dequantized matrices (MLA) */
     size_t scratch_per_thread;
-    int32_t *pos; /* (B) positions of the batch's tokens */
+    int32_t *pos;            /* (B) positions of the batch's tokens */
+    const kv_cache **tkv;    /* (B) the cache (sequence) each token belongs to */
 } fwd_bufs;
 
 struct penny_context {
@@ -56,6 +57,8 @@ struct penny_context {
     kv_cache kv;
     fwd_bufs b;
     float *logits; /* (n_logits_cap, n_vocab): last eval's logits */
+    int32_t *multi_tok; /* (n_batch) scratch of penny_eval_multi: the step's tokens */
+    int *multi_rows;    /* (n_batch) and each sequence's last row */
     int n_logits_cap, n_logits;
 };
 
@@ -69,5 +72,14 @@ void ctx_release(penny_context *c);
  * all n with all_logits, to `logits` (NULL: none). Token ids must be in
  * range. */
 void model_forward(penny_context *c, const int32_t *tokens, int n, bool all_logits, float *logits);
+
+/* One forward pass over the tokens of several sequences of one model (every
+ * n[s] >= 1, sum <= ctxs[0]->n_batch, all caches of the same shape): each
+ * token attends to its own sequence's cache. Activations are ctxs[0]'s;
+ * flat (sum n) and rows (n_seq) are scratch; logits (n_seq, n_vocab)
+ * receives each sequence's last-token logits. Not for naive MLA, whose
+ * attention recomputes one sequence's keys. */
+void model_forward_multi(penny_context *const *ctxs, const int32_t *const *tokens, const int *n,
+                         int n_seq, int32_t *flat, int *rows, float *logits);
 
 #endif

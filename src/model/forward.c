@@ -40,10 +40,9 @@ void fwd_rope(penny_context *c, float *x, int T, int heads, int stride) {
 }
 
 void fwd_kv_store(penny_context *c, int il, int T, const float *k, const float *v) {
-    const kv_cache *kv = &c->kv;
-    size_t layer = (size_t)il * (size_t)kv->n_ctx;
     for (int t = 0; t < T; t++) {
-        size_t p = layer + (size_t)c->b.pos[t];
+        const kv_cache *kv = c->b.tkv[t];
+        size_t p = (size_t)il * (size_t)kv->n_ctx + (size_t)c->b.pos[t];
         memcpy(kv->k + p * kv->k_dim, k + (size_t)t * kv->k_dim, sizeof(float) * (size_t)kv->k_dim);
         if (kv->v_dim)
             memcpy(kv->v + p * kv->v_dim, v + (size_t)t * kv->v_dim,
@@ -60,11 +59,12 @@ typedef struct attn_job {
 } attn_job;
 
 /* One query head of one token against all cached positions <= its own. */
-static void attend_one(const attn_desc *d, int pos, int t, int h, float *scores) {
+static void attend_one(const attn_desc *d, const kv_cache *kv, int pos, int t, int h,
+                       float *scores) {
     const float *q = d->q + (size_t)t * d->q_tok + (size_t)h * d->dk;
     int kvh = h / d->group;
-    const float *kc = d->k + (size_t)kvh * d->k_head;
-    const float *vc = d->v + (size_t)kvh * d->v_head;
+    const float *kc = kv->k + d->k_at + (size_t)kvh * d->k_head;
+    const float *vc = (d->v_in_keys ? kv->k : kv->v) + d->v_at + (size_t)kvh * d->v_head;
     for (int p = 0; p <= pos; p++) {
         const float *k = kc + (size_t)p * d->k_pos;
         float s = 0.0f;
@@ -89,7 +89,7 @@ static void attn_worker(void *arg, int ith, int nth) {
     float *scores = j->c->b.scores + (size_t)ith * j->c->n_ctx;
     for (long i = lo; i < hi; i++) {
         int t = (int)(i / n_head);
-        attend_one(j->d, j->c->b.pos[t], t, (int)(i % n_head), scores);
+        attend_one(j->d, j->c->b.tkv[t], j->c->b.pos[t], t, (int)(i % n_head), scores);
     }
 }
 
@@ -127,17 +127,17 @@ static void gqa_project(penny_context *c, const layer_weights *L, int T) {
 /* c->b.xn -> c->b.att (T, n_head*head_dim_v). */
 static void gqa_attention(penny_context *c, int il, int T) {
     const model_hparams *hp = &c->model->hp;
-    const kv_cache *kv = &c->kv;
+    const kv_cache *kv = &c->kv; /* every sequence's cache has this shape */
     fwd_bufs *b = &c->b;
     gqa_project(c, &c->model->layers[il], T);
     fwd_kv_store(c, il, T, b->k, b->v);
     size_t layer = (size_t)il * (size_t)kv->n_ctx;
     attn_desc d = {.q = b->q,
                    .q_tok = (size_t)hp->n_head * hp->head_dim,
-                   .k = kv->k + layer * kv->k_dim,
+                   .k_at = layer * kv->k_dim,
                    .k_pos = (size_t)kv->k_dim,
                    .k_head = (size_t)hp->head_dim,
-                   .v = kv->v + layer * kv->v_dim,
+                   .v_at = layer * kv->v_dim,
                    .v_pos = (size_t)kv->v_dim,
                    .v_head = (size_t)hp->head_dim_v,
                    .out = b->att,
@@ -177,23 +177,62 @@ static void layer_forward(penny_context *c, int il, int T) {
     add_into(b->x, b->out, n);
 }
 
-void model_forward(penny_context *c, const int32_t *tokens, int T, bool all_logits, float *logits) {
+/* Embeds the batch's tokens (positions and caches already in c->b) and
+ * runs every layer over them. */
+static void forward_rows(penny_context *c, const int32_t *tokens, int T) {
     const penny_model *m = c->model;
     const model_hparams *hp = &m->hp;
     const type_traits *et = type_get(m->tok_embd.type);
-    fwd_bufs *b = &c->b;
     for (int t = 0; t < T; t++) {
         const char *row =
             (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes;
-        et->to_f32(row, b->x + (size_t)t * hp->n_embd, hp->n_embd);
-        b->pos[t] = c->n_past + t;
+        et->to_f32(row, c->b.x + (size_t)t * hp->n_embd, hp->n_embd);
     }
     for (int il = 0; il < hp->n_layer; il++) layer_forward(c, il, T);
+}
+
+/* logits (n, n_vocab) of the n residual rows listed in rows (ascending). */
+static void output_rows(penny_context *c, const int *rows, int n, float *logits) {
+    const penny_model *m = c->model;
+    const model_hparams *hp = &m->hp;
+    fwd_bufs *b = &c->b;
+    for (int i = 0; i < n; i++)
+        op_rmsnorm(b->xn + (size_t)i * hp->n_embd, b->x + (size_t)rows[i] * hp->n_embd,
+                   m->output_norm, 1, hp->n_embd, hp->eps);
+    fwd_matmul(c, logits, &m->output, b->xn, n);
+}
+
+void model_forward(penny_context *c, const int32_t *tokens, int T, bool all_logits, float *logits) {
+    const model_hparams *hp = &c->model->hp;
+    fwd_bufs *b = &c->b;
+    for (int t = 0; t < T; t++) {
+        b->pos[t] = c->n_past + t;
+        b->tkv[t] = &c->kv;
+    }
+    forward_rows(c, tokens, T);
     c->n_past += T;
     if (!logits) return;
     int first = all_logits ? 0 : T - 1;
     int n_out = T - first;
-    op_rmsnorm(b->xn, b->x + (size_t)first * hp->n_embd, m->output_norm, n_out, hp->n_embd,
+    op_rmsnorm(b->xn, b->x + (size_t)first * hp->n_embd, c->model->output_norm, n_out, hp->n_embd,
                hp->eps);
-    fwd_matmul(c, logits, &m->output, b->xn, n_out);
+    fwd_matmul(c, logits, &c->model->output, b->xn, n_out);
+}
+
+void model_forward_multi(penny_context *const *ctxs, const int32_t *const *tokens, const int *n,
+                         int n_seq, int32_t *flat, int *rows, float *logits) {
+    penny_context *host = ctxs[0];
+    fwd_bufs *b = &host->b;
+    int T = 0;
+    for (int s = 0; s < n_seq; s++) {
+        for (int i = 0; i < n[s]; i++, T++) {
+            flat[T] = tokens[s][i];
+            b->pos[T] = ctxs[s]->n_past + i;
+            b->tkv[T] = &ctxs[s]->kv;
+        }
+        rows[s] = T - 1;
+    }
+    forward_rows(host, flat, T);
+    for (int s = 0; s < n_seq; s++) ctxs[s]->n_past += n[s];
+    output_rows(host, rows, n_seq, logits);
 }

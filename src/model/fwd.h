@@ -18,22 +18,23 @@ void fwd_ffn(penny_context *c, float *y, const ffn_weights *f, const float *x, i
  * floats per head, starting at x) and applies the rope magnitude. */
 void fwd_rope(penny_context *c, float *x, int T, int heads, int stride);
 
-/* Copies T tokens' key rows (kv.k_dim floats each) and value rows (kv.v_dim)
- * into layer il's cache at the tokens' positions. */
+/* Copies T tokens' key rows (k_dim floats each) and value rows (v_dim)
+ * into layer il of each token's cache (c->b.tkv[t]) at its position. */
 void fwd_kv_store(penny_context *c, int il, int T, const float *k, const float *v);
 
-/* Causal attention of T tokens' query heads over positions 0..pos[t].
- * Query head h of token t is q + t*q_tok + h*dk; it reads kv head h/group,
- * whose key at position p is k + p*k_pos + kvh*k_head (dk floats) and value
- * v + p*v_pos + kvh*v_head (dv floats); the output goes to
- * out + t*out_tok + h*dv. */
+/* Causal attention of T tokens' query heads over positions 0..pos[t] of
+ * each token's own cache (c->b.tkv[t]: tokens of several sequences can share
+ * one pass). Query head h of token t is q + t*q_tok + h*dk; it reads kv head
+ * h/group, whose key at position p is K + k_at + p*k_pos + kvh*k_head (dk
+ * floats) and value V + v_at + p*v_pos + kvh*v_head (dv floats), where K is
+ * the cache's key array and V its value array (or K again with v_in_keys);
+ * the output goes to out + t*out_tok + h*dv. */
 typedef struct attn_desc {
     const float *q;
     size_t q_tok;
-    const float *k;
-    size_t k_pos, k_head;
-    const float *v;
-    size_t v_pos, v_head;
+    size_t k_at, k_pos, k_head;
+    size_t v_at, v_pos, v_head;
+    bool v_in_keys;
     float *out;
     size_t out_tok;
     int n_head, group, dk, dv;

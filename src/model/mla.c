@@ -120,13 +120,14 @@ static void absorbed(penny_context *c, int il, int T) {
     head_mm qk = {b->qa, H * kvw, kvw, b->q, H * dq, dq, a->k_up, !a->k_up_t, T, NULL, 0};
     heads_matmul(c, &qk);
     copy_heads(b->qa + r, H * kvw, kvw, b->q + hp->qk_nope, H * dq, dq, T, (int)H, hp->n_rot);
-    const float *cache = kv->k + (size_t)il * kv->n_ctx * kvw;
+    size_t cache = (size_t)il * kv->n_ctx * kvw;
     attn_desc d = {.q = b->qa,
                    .q_tok = H * kvw,
-                   .k = cache,
+                   .k_at = cache,
                    .k_pos = kvw,
                    .k_head = 0,
-                   .v = cache,
+                   .v_at = cache,
+                   .v_in_keys = true,
                    .v_pos = kvw,
                    .v_head = 0,
                    .out = b->lat,
@@ -159,10 +160,10 @@ static void naive(penny_context *c, int il, int T) {
     size_t layer = (size_t)il * (size_t)kv->n_ctx;
     attn_desc d = {.q = b->q,
                    .q_tok = H * dq,
-                   .k = kv->k + layer * kv->k_dim,
+                   .k_at = layer * kv->k_dim,
                    .k_pos = (size_t)kv->k_dim,
                    .k_head = dq,
-                   .v = kv->v + layer * kv->v_dim,
+                   .v_at = layer * kv->v_dim,
                    .v_pos = (size_t)kv->v_dim,
                    .v_head = dv,
                    .out = b->att,
