@@ -5,6 +5,7 @@
 #   make test-asan  all tests under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz       libFuzzer targets (clang) in build-fuzz/
 #   make run        chat with the built-in model
+#   make model      retrain the built-in model (data/model.sh)
 
 CC      ?= cc
 BUILD   ?= build
@@ -23,7 +24,7 @@ FUZZ_SRC := $(wildcard fuzz/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all bench test test-asan test-clang check fuzz fuzz-run run clean format
+.PHONY: all bench test test-asan test-clang check fuzz fuzz-run run model clean format
 all: $(BUILD)/penny $(BUILD)/libpenny.a $(BUILD)/libpenny.so $(TEST_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -107,12 +108,21 @@ fuzz-run: fuzz
 	  [ $$rc -eq 0 ] || { echo "fuzz target $$n failed"; exit 1; }; \
 	done
 
-# Until penny trains its own assistant (see docs), `make run` runs the tiny
-# TinyStories model from ../shared.
-MODEL ?= ../shared/models/stories260K.gguf
-PROMPT ?= Once upon a time
+# `make run` chats with penny's built-in assistant, trained by penny itself
+# and shipped in models/ (docs/model-card.md); MODEL=file.gguf picks another.
+MODEL ?= models/penny-assistant.gguf
 run: $(BUILD)/penny
-	$(BUILD)/penny run -m $(MODEL) -p "$(PROMPT)" -n 256
+	$(BUILD)/penny chat -m $(MODEL)
+
+# `make model` rebuilds the built-in assistant from scratch with data/model.sh
+# (data -> tokenizer -> pretraining scaling runs -> fine-tuning -> export ->
+# F16 -> evaluation) and copies it to models/. Needs
+# scripts/install-data-deps.sh; seeded and deterministic (docs/model-card.md).
+model: $(BUILD)/penny
+	PENNY=$(BUILD)/penny data/model.sh $(BUILD)/model
+	@mkdir -p models
+	cp $(BUILD)/model/penny-assistant.gguf models/penny-assistant.gguf
+	cd models && sha256sum penny-assistant.gguf > penny-assistant.gguf.sha256
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(CLI_SRC) $(TEST_SRC) $(FUZZ_SRC)

@@ -16,8 +16,13 @@
 #include "cli.h"
 #include "serve/serve.h"
 
+/* penny's own small assistant (docs/model-card.md), relative to the
+ * repository root where `make run` and the README start penny. */
+#define SERVE_BUILTIN_MODEL "models/penny-assistant.gguf"
+
 static const char *SERVE_USAGE =
-    "usage: penny serve -m FILE [options]\n"
+    "usage: penny serve [-m FILE] [options]\n"
+    "  -m, --model FILE   model to serve (default: " SERVE_BUILTIN_MODEL ")\n"
     "  --host ADDR        address to listen on (default 127.0.0.1)\n"
     "  --port N           port (default 8080; 0: any free port)\n"
     "  --api-key KEY      require 'Authorization: Bearer KEY' (default: $PENNY_API_KEY)\n"
@@ -64,10 +69,7 @@ static int parse_serve(int argc, char **argv, serve_opts *o, const char **model,
         fprintf(stderr, "penny serve: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!*model) {
-        fprintf(stderr, "penny serve: -m FILE is required\n%s", SERVE_USAGE);
-        return 2;
-    }
+    if (!*model) *model = SERVE_BUILTIN_MODEL;
     return 0;
 }
 
