@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,8 +98,9 @@ int cmd_serve(int argc, char **argv) {
         penny_model_free(m);
         return cli_fail("serve", &err);
     }
-    fprintf(stderr, "penny: serving %s (%s) on http://%s:%d/ with %d slots%s\n", model,
-            penny_model_desc(m), o.host, serve_port(s), o.n_parallel,
+    bool v6 = strchr(o.host, ':') != NULL; /* an IPv6 address goes in brackets */
+    fprintf(stderr, "penny: serving %s (%s) on http://%s%s%s:%d/ with %d slots%s\n", model,
+            penny_model_desc(m), v6 ? "[" : "", o.host, v6 ? "]" : "", serve_port(s), o.n_parallel,
             o.api_key && o.api_key[0] ? ", API key required" : "");
     int sig = 0;
     sigwait(&sigs, &sig);

@@ -182,6 +182,21 @@ static enum MHD_Result not_found(serve *s, struct MHD_Connection *c, const char 
     return http_error(s, c, &e);
 }
 
+static enum MHD_Result too_large(serve *s, struct MHD_Connection *c) {
+    oai_error e;
+    oai_fail(&e, 413, "invalid_request_error", "request_too_large", NULL,
+             "The request body is larger than the server's limit of %zu bytes.", s->o.max_body);
+    return http_error(s, c, &e);
+}
+
+/* A declared length far over the limit is refused before it is read (the
+ * connection then closes); smaller excesses are read, dropped and answered
+ * after, so the client is sure to see the 413. */
+static bool huge_body(serve *s, struct MHD_Connection *c) {
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    return cl && strtod(cl, NULL) > 16.0 * (double)s->o.max_body;
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(serve *s, struct MHD_Connection *c, const char *method,
@@ -199,12 +214,7 @@ static enum MHD_Result route(serve *s, struct MHD_Connection *c, const char *met
     if (!authorized(s, c, &e)) return http_error(s, c, &e);
     if (chat || comp) {
         if (!post) return not_found(s, c, method, url, true);
-        if (rq->too_big) {
-            oai_fail(&e, 413, "invalid_request_error", "request_too_large", NULL,
-                     "The request body is larger than the server's limit of %zu bytes.",
-                     s->o.max_body);
-            return http_error(s, c, &e);
-        }
+        if (rq->too_big) return too_large(s, c);
         return complete_handle(s, c, chat ? OAI_CHAT : OAI_COMPLETION, sbuf_str(&rq->body),
                                rq->body.len);
     }
@@ -228,7 +238,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!rq) {
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         *con_cls = rq;
-        return MHD_YES;
+        return huge_body(s, c) ? too_large(s, c) : MHD_YES;
     }
     if (*upload_size) {
         if (!rq->too_big && rq->body.len + *upload_size > s->o.max_body) {
