@@ -33,6 +33,10 @@
 #include "serve/sbuf.h"
 #include "serve/think.h"
 
+/* penny's own small assistant (docs/model-card.md), relative to the
+ * repository root, as for `penny serve`. */
+#define CHAT_BUILTIN_MODEL "models/penny-assistant.gguf"
+
 #define DIM "\033[2m"
 #define BOLD "\033[1m"
 #define RESET "\033[0m"
@@ -470,7 +474,8 @@ static int parse_chat(int argc, char **argv, chat_opts *o, bool *show_think) {
         case C_NOTHINK: *show_think = false; break;
         case 'v': o->verbose = 1; break;
         case 'h':
-            printf("usage: penny chat -m FILE [--system TEXT] [-n N] [--ctx N] [--temp T] "
+            printf("usage: penny chat [-m FILE (default " CHAT_BUILTIN_MODEL ")] [--system TEXT] "
+                   "[-n N] [--ctx N] [--temp T] "
                    "[--top-k K]\n  [--top-p P] [--min-p P] [--repeat-penalty F] [--seed S] "
                    "[--hide-think] [--no-color] [-v]\n%s\n",
                    CHAT_HELP);
@@ -482,10 +487,7 @@ static int parse_chat(int argc, char **argv, chat_opts *o, bool *show_think) {
         fprintf(stderr, "penny chat: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!o->model) {
-        fprintf(stderr, "penny chat: -m FILE is required (see penny chat --help)\n");
-        return 2;
-    }
+    if (!o->model) o->model = CHAT_BUILTIN_MODEL;
     return 0;
 }
 

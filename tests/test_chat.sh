@@ -68,7 +68,14 @@ grep -q 'system prompt: You are terse.' "$T/err3.txt" && ok "/load restores the 
     bad "/system after /load: $(cat "$T/err3.txt")"
 printf '/load %s\n' "$T/nope.json" | "$P" chat -m "$M" > /dev/null 2> "$T/err4.txt"
 grep -q 'cannot read' "$T/err4.txt" && ok "/load of a missing file is reported" || bad "/load missing"
-"$P" chat > /dev/null 2>&1; [ $? -eq 2 ] && ok "no model: usage error" || bad "no model rc"
+"$P" chat -m "$T/nope.gguf" < /dev/null > /dev/null 2> "$T/err5.txt"
+[ $? -eq 1 ] && grep -q nope.gguf "$T/err5.txt" && ok "missing model file reported" || bad "missing model"
+"$P" chat --bogus < /dev/null > /dev/null 2>&1; [ $? -eq 2 ] && ok "bad option: usage error" || bad "bad option rc"
+# without -m: the built-in assistant (from the repository root), with its own template
+if [ -f models/penny-assistant.gguf ]; then
+    r=$(printf 'Hello\n' | "$P" chat --temp 0 -n 16 2> "$T/err6.txt")
+    [ $? -eq 0 ] && [ -n "$r" ] && ok "default model answers: $r" || bad "default model: $(cat "$T/err6.txt")"
+fi
 
 # 3. interactive, on a pseudo-terminal
 HOME="$T" "$PY" - "$P" "$T/small.gguf" "$T" <<'EOF' || fails=$((fails + 1))

@@ -92,6 +92,19 @@ else
     echo "SKIP: api group: $STORIES not present (set PENNY_SHARED)"
 fi
 
+# without -m: the built-in assistant, through its own chat template
+KEY=no-key-needed
+if [ -f models/penny-assistant.gguf ] && start builtin --parallel 2; then
+    curl -s "http://127.0.0.1:$PORT/v1/models" > "$T/models.json"
+    curl -s -H "Content-Type: application/json" "http://127.0.0.1:$PORT/v1/chat/completions" \
+        -d '{"messages":[{"role":"user","content":"What are you?"}],"max_tokens":24,"temperature":0}' \
+        > "$T/builtin.json"
+    stop builtin
+    if "$PY" -c 'import json,sys; m=json.load(open(sys.argv[1])); r=json.load(open(sys.argv[2])); sys.exit(not (m["data"][0]["id"] == "penny-assistant" and r["choices"][0]["message"]["content"] and r["usage"]["prompt_tokens"] > 3))' \
+        "$T/models.json" "$T/builtin.json"; then echo "ok: default model serves chat through its template"
+    else echo "FAILED: default model: $(cat "$T/models.json" "$T/builtin.json")"; fails=$((fails + 1)); fi
+fi
+
 # a random model, big enough that generation takes measurable time
 "$B/tests/tool_genmodel" "$T/small.gguf" --dim 128 --layers 4 --heads 4 --kv-heads 2 --ff 344 \
     --vocab 320 --ctx 2048 --seed 5 || { echo "FAILED: tool_genmodel"; exit 1; }
