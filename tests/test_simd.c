@@ -67,8 +67,8 @@ static void *xmalloc(size_t n) {
 }
 
 /* The f32 value of activation element i of a prepared Q8 row. */
-static double act_value(const act_q8_group *a, int i) {
-    const act_q8_group *g = &a[i / 128];
+static double act_value(const void *a, int i) {
+    const act_q8_group *g = act_group(a, i / 128);
     int b = (i / 32) % 4, j = i % 32;
     int q = j < 16 ? g->lo[16 * b + j] : g->hi[16 * b + j - 16];
     return (double)g->d[4 * b] * q;
@@ -119,8 +119,11 @@ static void test_prep(const kern_ops *k) {
 static void test_prep_scalar(void) {
     float x[32];
     for (int j = 0; j < 32; j++) x[j] = j == 0 ? 127.0f : (j % 2 ? 2.5f : -2.5f);
-    act_q8_group g;
-    kern_scalar.prep_q8(&g, x, 32);
+    act_q8_unit u;
+    kern_scalar.prep_q8(&u, x, 32);
+    const act_q8_group g = u.g[0];
+    CHECK(u.d[0] == 1.0f && u.d[1] == 0.0f && u.g[1].d[0] == 0.0f);
+    CHECK(u.nsum[0] == -(127 + 3 * 8 - 3 * 7) && u.nsum[1] == 0);
     CHECK(g.d[0] == 1.0f && g.d[3] == 1.0f && g.d[4] == 0.0f);
     CHECK(g.lo[0] == 127 && g.lo[1] == 3 && g.lo[2] == -3 && g.hi[15] == 3);
     CHECK(g.nsum[0] == -(127 + 3 * 8 - 3 * 7) && g.nsum[1] == 0 && g.nsum[2] == 0 &&
@@ -284,9 +287,8 @@ static void magnitudes(double *mag, const wmat *m, const void *act, size_t ab, i
             const float *w = m->wf + (size_t)r * m->n;
             double s = 0;
             for (int i = 0; i < m->n; i++) {
-                double xv = kern_act_of(m->type) == KERN_ACT_Q8
-                                ? act_value((const act_q8_group *)a, i)
-                                : ((const float *)a)[i];
+                double xv =
+                    kern_act_of(m->type) == KERN_ACT_Q8 ? act_value(a, i) : ((const float *)a)[i];
                 s += fabs(w[i] * xv);
             }
             mag[(size_t)t * m->nr + r] = s;
@@ -375,8 +377,7 @@ static void test_scalar_q8(void) {
         kern_gemm(&kern_scalar, type)(y, m.nr, m.w, m.rb, act, ab, n, m.nr, nt);
         magnitudes(mag, &m, act, ab, nt);
         for (int t = 0; t < nt; t++) {
-            for (int i = 0; i < n; i++)
-                xq[i] = (float)act_value((const act_q8_group *)((uint8_t *)act + t * ab), i);
+            for (int i = 0; i < n; i++) xq[i] = (float)act_value((uint8_t *)act + t * ab, i);
             for (int r = 0; r < m.nr; r++) {
                 double want = type_get(type)->dot_f32(m.w + r * m.rb, xq, n);
                 double got = y[t * m.nr + r], tol = 0x1p-22 * mag[t * m.nr + r];
@@ -459,9 +460,9 @@ static void test_dispatch(void) {
     CHECK(child_pick("neon") == (kern_ops_for(KERN_NEON) ? KERN_NEON : best));
     CHECK(child_pick("avx2") == (kern_ops_for(KERN_AVX2) ? KERN_AVX2 : best));
     CHECK(kern_act_of(TYPE_Q4_0) == KERN_ACT_Q8 && kern_act_of(TYPE_F16) == KERN_ACT_F32);
-    CHECK(kern_act_row_bytes(KERN_ACT_Q8, 96) == 256);
-    CHECK(kern_act_row_bytes(KERN_ACT_Q8, 4096) == 8192);
-    CHECK(op_matmul_scratch(TYPE_Q8_0, 3, 4096) == 3 * 8192);
+    CHECK(kern_act_row_bytes(KERN_ACT_Q8, 96) == 1152);
+    CHECK(kern_act_row_bytes(KERN_ACT_Q8, 4096) == 8 * 1152);
+    CHECK(op_matmul_scratch(TYPE_Q8_0, 3, 4096) == 3 * 8 * 1152);
     CHECK(op_matmul_scratch(TYPE_F32, 3, 64) == 0);
 }
 

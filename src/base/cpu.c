@@ -48,6 +48,7 @@ static void detect(cpu_features *f) {
         f->avx512vl = b & (1u << 31);
         f->avx512vbmi = c & (1u << 1);
         f->avx512vnni = c & (1u << 11);
+        f->gfni = c & (1u << 8);
         if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f->avx512bf16 = a & (1u << 5);
     }
 }
@@ -90,7 +91,7 @@ void cpu_describe(char *buf, int cap) {
                {f->avx512vl, "avx512vl"},
                {f->avx512vnni, "avx512vnni"},
                {f->avx512vbmi, "avx512vbmi"},
-               {f->avx512bf16, "avx512bf16"},
+               {f->avx512bf16, "avx512bf16"}, {f->gfni, "gfni"},
                {f->neon, "neon"},
                {f->dotprod, "dotprod"}};
     int len = 0;

@@ -17,7 +17,7 @@ typedef struct cpu_features {
     /* x86 */
     bool avx2, fma, f16c;
     bool avx512f, avx512dq, avx512bw, avx512vl;
-    bool avx512vnni, avx512vbmi, avx512bf16;
+    bool avx512vnni, avx512vbmi, avx512bf16, gfni;
     /* aarch64 */
     bool neon, dotprod;
 } cpu_features;

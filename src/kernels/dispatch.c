@@ -3,8 +3,9 @@
  * CPU features (base/cpu.h) and PENNY_CPU to an implementation.
  *
  * Requirements per table: avx2 = AVX2 + FMA + F16C; avx512 = F, BW, VL, DQ,
- * VNNI and VBMI (Ice Lake, Zen 4 and later; Skylake-X and Cascade Lake lack
- * VBMI and get avx2); neon = Advanced SIMD with the dot-product extension.
+ * VNNI, VBMI and GFNI (Ice Lake, Zen 4 and later; Skylake-X and Cascade
+ * Lake lack VBMI and get avx2); neon = Advanced SIMD with the dot-product
+ * extension.
  */
 #include "kernels/dispatch.h"
 
@@ -29,7 +30,7 @@ const kern_ops *kern_ops_for(enum kern_isa isa) {
     case KERN_AVX2: return f->avx2 && f->fma && f->f16c ? &kern_avx2 : NULL;
     case KERN_AVX512:
         return f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512vl &&
-                       f->avx512dq && f->avx512vnni && f->avx512vbmi
+                       f->avx512dq && f->avx512vnni && f->avx512vbmi && f->gfni
                    ? &kern_avx512
                    : NULL;
 #endif
@@ -92,7 +93,7 @@ enum kern_act kern_act_of(uint32_t type) {
 }
 
 size_t kern_act_row_bytes(enum kern_act act, int n) {
-    if (act == KERN_ACT_Q8) return (size_t)(n + 127) / 128 * sizeof(act_q8_group);
+    if (act == KERN_ACT_Q8) return (size_t)(n + 511) / 512 * sizeof(act_q8_unit);
     return (size_t)n * sizeof(float);
 }
 

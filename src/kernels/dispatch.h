@@ -30,18 +30,23 @@ enum kern_isa { KERN_SCALAR, KERN_AVX2, KERN_AVX512, KERN_NEON, KERN_ISA_COUNT }
 /* What a weight type's kernels read as activations. */
 enum kern_act {
     KERN_ACT_F32, /* the f32 rows as given (F32, F16, BF16 and types without a kernel) */
-    KERN_ACT_Q8,  /* rows of act_q8_group (Q8_0, Q4_0 and K-quant weights) */
+    KERN_ACT_Q8,  /* rows of act_q8_unit (Q8_0, Q4_0 and K-quant weights) */
 };
 
 /*
  * Q8 activations: integer dot products against quantized weights (Q8_0,
- * Q4_0, K-quants) need the activations as 8-bit integers too. A row of n activations (n % 32 == 0)
- * is quantized in blocks of 32, with the Q8_0 formulas except that the scale d stays f32 (an f16 d
- * would add up to 2^-11 relative error per block for no gain: activations are quantized once per
- * matmul and never stored): d = max |x| / 127,  q = round(x * (1/d)) half away from zero, |q| <=
- * 127 (q = 0 when d = 0). Blocks are kept in groups of four, laid out so one 512-bit load fetches
- * the first halves of four blocks; a row takes ceil(n/128) groups and the
- * blocks missing from the last group read as zeros (q = 0, d = 0).
+ * Q4_0, K-quants) need the activations as 8-bit integers too. A row of n
+ * activations (n % 32 == 0) is quantized in blocks of 32 with the Q8_0
+ * formulas, except that the scale d stays f32 (an f16 d would add up to
+ * 2^-11 relative error per block for no gain: activations are quantized
+ * once per matmul and never stored):
+ *     d = max |x| / 127,  q = round(x * (1/d)) half away from zero,
+ *     |q| <= 127 (q = 0 when d = 0).
+ * Blocks are kept in groups of four, laid out so one 512-bit load fetches
+ * the first halves of four blocks, and groups in units of four (512
+ * activations) that add the 16 block scales side by side. A row takes
+ * ceil(n/512) units; the blocks missing from the last unit read as zeros
+ * (q = 0, d = 0).
  */
 typedef struct act_q8_group {
     int8_t lo[64];    /* q of elements 0..15 of blocks 0, 1, 2, 3 */
@@ -51,7 +56,19 @@ typedef struct act_q8_group {
                        * resp. 16..31, of block b); other lanes 0 */
 } act_q8_group;
 
+typedef struct act_q8_unit {
+    act_q8_group g[4];
+    float d[16];      /* d of block 4i + k (= g[i].d[4k]): the unit's scales in one load */
+    int32_t nsum[16]; /* -(sum of the q of block 4i + k) */
+} act_q8_unit;
+
 _Static_assert(sizeof(act_q8_group) == 256, "act_q8_group layout");
+_Static_assert(sizeof(act_q8_unit) == 1152, "act_q8_unit layout");
+
+/* Group g (0-based, four blocks each) of a prepared Q8 row. */
+static inline const act_q8_group *act_group(const void *row, int g) {
+    return &((const act_q8_unit *)row)[g / 4].g[g % 4];
+}
 
 /* Writes one row of n activations x in the kernel format (n % 32 == 0). */
 typedef void (*kern_prep_fn)(void *act, const float *x, int n);
@@ -65,7 +82,7 @@ typedef void (*kern_gemm_fn)(float *y, size_t ldy, const void *w, size_t row_byt
 
 typedef struct kern_ops {
     const char *name;              /* "scalar", "avx2", "avx512", "neon" */
-    kern_prep_fn prep_q8;          /* f32 row -> act_q8_group row */
+    kern_prep_fn prep_q8;          /* f32 row -> act_q8_unit row */
     kern_gemm_fn gemm[TYPE_COUNT]; /* by weight type; NULL: the scalar one */
 } kern_ops;
 

@@ -33,8 +33,8 @@ static int8_t act_round(float v) {
     return (int8_t)r;
 }
 
-/* Quantizes block k (0..3) of group g from 32 values x. */
-static void act_block(act_q8_group *g, int k, const float *x) {
+/* Quantizes block k (0..3) of group g from 32 values x; returns d. */
+static float act_block(act_q8_group *g, int k, const float *x) {
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) {
         float a = fabsf(x[j]);
@@ -51,29 +51,34 @@ static void act_block(act_q8_group *g, int k, const float *x) {
         g->nsum[4 * k + j / 16] -= q; /* zeroed by prep_q8 */
     }
     for (int l = 0; l < 4; l++) g->d[4 * k + l] = d;
+    return d;
 }
 
 static void prep_q8(void *act, const float *x, int n) {
-    act_q8_group *g = act;
+    act_q8_unit *u = act;
     int nb = n / 32;
-    for (int i = 0; i < (nb + 3) / 4; i++) {
-        memset(&g[i], 0, sizeof g[i]);
-        for (int k = 0; k < 4 && 4 * i + k < nb; k++) act_block(&g[i], k, x + 32 * (4 * i + k));
+    for (int i = 0; i < (nb + 15) / 16; i++) {
+        memset(&u[i], 0, sizeof u[i]);
+        for (int b = 0; b < 16 && 16 * i + b < nb; b++) {
+            act_q8_group *g = &u[i].g[b / 4];
+            u[i].d[b] = act_block(g, b % 4, x + 32 * (16 * i + b));
+            u[i].nsum[b] = g->nsum[4 * (b % 4)] + g->nsum[4 * (b % 4) + 1];
+        }
     }
 }
 
 /* The q of element j (0..31) of block b of a prepared row. */
-static int act_q(const act_q8_group *a, int b, int j) {
-    const act_q8_group *g = &a[b / 4];
+static int act_q(const void *a, int b, int j) {
+    const act_q8_group *g = act_group(a, b / 4);
     int k = b % 4;
     return j < 16 ? g->lo[16 * k + j] : g->hi[16 * k + j - 16];
 }
 
-static float act_d(const act_q8_group *a, int b) { return a[b / 4].d[4 * (b % 4)]; }
+static float act_d(const void *a, int b) { return act_group(a, b / 4)->d[4 * (b % 4)]; }
 
 /* ---- dots against Q8 activations ---- */
 
-static float dot_q8_0(const void *row, const act_q8_group *a, int n) {
+static float dot_q8_0(const void *row, const void *a, int n) {
     const block_q8_0 *w = row;
     double sum = 0.0;
     for (int b = 0; b < n / 32; b++) {
@@ -84,7 +89,7 @@ static float dot_q8_0(const void *row, const act_q8_group *a, int n) {
     return (float)sum;
 }
 
-static float dot_q4_0(const void *row, const act_q8_group *a, int n) {
+static float dot_q4_0(const void *row, const void *a, int n) {
     const block_q4_0 *w = row;
     double sum = 0.0;
     for (int b = 0; b < n / 32; b++) {
@@ -118,8 +123,8 @@ static int q6_K_q(const block_q6_K *b, int e) {
 
 /* Q4_K / Q5_K sub-block j of superblock i (activation block 8i+j):
  * d*sc*dx*sum(q*qx) - dmin*m*dx*sum(qx), the affine form of the weights. */
-static double sub45(uint16_t dh, uint16_t mh, const uint8_t *scales, const int *q,
-                    const act_q8_group *a, int blk, int j) {
+static double sub45(uint16_t dh, uint16_t mh, const uint8_t *scales, const int *q, const void *a,
+                    int blk, int j) {
     uint8_t sc, m;
     kq_scale_min(scales, j, &sc, &m);
     int32_t isum = 0, xsum = 0;
@@ -131,7 +136,7 @@ static double sub45(uint16_t dh, uint16_t mh, const uint8_t *scales, const int *
     return (double)half_to_f32(dh) * sc * dx * isum - (double)half_to_f32(mh) * m * dx * xsum;
 }
 
-static float dot_q4_K(const void *row, const act_q8_group *a, int n) {
+static float dot_q4_K(const void *row, const void *a, int n) {
     const block_q4_K *w = row;
     double sum = 0.0;
     for (int i = 0; i < n / QK_K; i++)
@@ -143,7 +148,7 @@ static float dot_q4_K(const void *row, const act_q8_group *a, int n) {
     return (float)sum;
 }
 
-static float dot_q5_K(const void *row, const act_q8_group *a, int n) {
+static float dot_q5_K(const void *row, const void *a, int n) {
     const block_q5_K *w = row;
     double sum = 0.0;
     for (int i = 0; i < n / QK_K; i++)
@@ -156,7 +161,7 @@ static float dot_q5_K(const void *row, const act_q8_group *a, int n) {
 }
 
 /* Q6_K: scales per 16 elements, two per activation block. */
-static float dot_q6_K(const void *row, const act_q8_group *a, int n) {
+static float dot_q6_K(const void *row, const void *a, int n) {
     const block_q6_K *w = row;
     double sum = 0.0;
     for (int i = 0; i < n / QK_K; i++) {
@@ -186,27 +191,27 @@ static float dot_q6_K(const void *row, const act_q8_group *a, int n) {
 
 static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
                       size_t act_bytes, int n, int nr, int nt) {
-    GEMM_LOOP(dot_q8_0, act_q8_group)
+    GEMM_LOOP(dot_q8_0, void)
 }
 
 static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
                       size_t act_bytes, int n, int nr, int nt) {
-    GEMM_LOOP(dot_q4_0, act_q8_group)
+    GEMM_LOOP(dot_q4_0, void)
 }
 
 static void gemm_q4_K(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
                       size_t act_bytes, int n, int nr, int nt) {
-    GEMM_LOOP(dot_q4_K, act_q8_group)
+    GEMM_LOOP(dot_q4_K, void)
 }
 
 static void gemm_q5_K(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
                       size_t act_bytes, int n, int nr, int nt) {
-    GEMM_LOOP(dot_q5_K, act_q8_group)
+    GEMM_LOOP(dot_q5_K, void)
 }
 
 static void gemm_q6_K(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
                       size_t act_bytes, int n, int nr, int nt) {
-    GEMM_LOOP(dot_q6_K, act_q8_group)
+    GEMM_LOOP(dot_q6_K, void)
 }
 
 /* The reference dot of any type with f32 activations. */

@@ -75,7 +75,7 @@ TGT_INLINE __m128i pack16(__m256i a, __m256i b) {
 }
 
 /* Block k of group g from 32 floats: the scalar act_block's float ops. */
-TGT static void act_block(act_q8_group *g, int k, const float *x) {
+TGT static float act_block(act_q8_group *g, int k, const float *x) {
     __m256 v[4], absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 m = _mm256_setzero_ps();
     for (int i = 0; i < 4; i++) {
@@ -93,14 +93,19 @@ TGT static void act_block(act_q8_group *g, int k, const float *x) {
     g->nsum[4 * k] = -hsum8i(_mm256_add_epi32(q[0], q[1]));
     g->nsum[4 * k + 1] = -hsum8i(_mm256_add_epi32(q[2], q[3]));
     _mm_storeu_ps(g->d + 4 * k, _mm_set1_ps(d));
+    return d;
 }
 
 TGT static void prep_q8(void *act, const float *x, int n) {
-    act_q8_group *g = act;
+    act_q8_unit *u = act;
     int nb = n / 32;
-    for (int i = 0; i < (nb + 3) / 4; i++) {
-        memset(&g[i], 0, sizeof g[i]);
-        for (int k = 0; k < 4 && 4 * i + k < nb; k++) act_block(&g[i], k, x + 32 * (4 * i + k));
+    for (int i = 0; i < (nb + 15) / 16; i++) {
+        memset(&u[i], 0, sizeof u[i]);
+        for (int b = 0; b < 16 && 16 * i + b < nb; b++) {
+            act_q8_group *g = &u[i].g[b / 4];
+            u[i].d[b] = act_block(g, b % 4, x + 32 * (16 * i + b));
+            u[i].nsum[b] = g->nsum[4 * (b % 4)] + g->nsum[4 * (b % 4) + 1];
+        }
     }
 }
 
@@ -191,7 +196,7 @@ TGT_INLINE __m256i half_q8_0(const wgroup *w, int h, __m256i alo, __m256i ahi, _
                 UNROLL for (int r = 0; r < R; r++) wg[r] = LOAD(w + r * rb + (size_t)g * GB);      \
             }                                                                                      \
             UNROLL for (int c = 0; c < C; c++) {                                                   \
-                const act_q8_group *a = (const act_q8_group *)(act + c * ab) + g;                  \
+                const act_q8_group *a = act_group(act + c * ab, g);                                \
                 for (int h = 0; h < 2; h++) {                                                      \
                     __m256i alo = _mm256_loadu_si256((const __m256i *)(a->lo + 32 * h));           \
                     __m256i ahi = _mm256_loadu_si256((const __m256i *)(a->hi + 32 * h));           \

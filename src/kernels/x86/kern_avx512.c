@@ -37,8 +37,8 @@
 #include <immintrin.h>
 
 #define TGT                                                                                        \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,"     \
-                          "f16c")))
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,gfni,avx2,"    \
+                          "fma,f16c")))
 #define TGT_INLINE TGT static inline __attribute__((always_inline))
 
 #if defined(__clang__)
@@ -67,7 +67,7 @@ TGT_INLINE __m512 round_away(__m512 v) {
 
 /* Block k of group g from 32 floats: the same float operations as the
  * scalar act_block, so the bytes are identical. */
-TGT static void act_block(act_q8_group *g, int k, const float *x) {
+TGT static float act_block(act_q8_group *g, int k, const float *x) {
     __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
     float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
     float d = amax / 127.0f;
@@ -79,14 +79,19 @@ TGT static void act_block(act_q8_group *g, int k, const float *x) {
     g->nsum[4 * k] = -_mm512_reduce_add_epi32(q0);
     g->nsum[4 * k + 1] = -_mm512_reduce_add_epi32(q1);
     _mm_storeu_ps(g->d + 4 * k, _mm_set1_ps(d));
+    return d;
 }
 
 TGT static void prep_q8(void *act, const float *x, int n) {
-    act_q8_group *g = act;
+    act_q8_unit *u = act;
     int nb = n / 32;
-    for (int i = 0; i < (nb + 3) / 4; i++) {
-        memset(&g[i], 0, sizeof g[i]);
-        for (int k = 0; k < 4 && 4 * i + k < nb; k++) act_block(&g[i], k, x + 32 * (4 * i + k));
+    for (int i = 0; i < (nb + 15) / 16; i++) {
+        memset(&u[i], 0, sizeof u[i]);
+        for (int b = 0; b < 16 && 16 * i + b < nb; b++) {
+            act_q8_group *g = &u[i].g[b / 4];
+            u[i].d[b] = act_block(g, b % 4, x + 32 * (16 * i + b));
+            u[i].nsum[b] = g->nsum[4 * (b % 4)] + g->nsum[4 * (b % 4) + 1];
+        }
     }
 }
 
@@ -161,39 +166,54 @@ TGT_INLINE __m512 group_dot(__m512 acc, const wgroup *w, __m512i init, __m512i a
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w->d, ad), acc);
 }
 
-/* A tile of R rows x C tokens over groups [0, ng) of full weight groups,
- * then `tail` (0..3) blocks copied out to a zeroed group buffer. SHIFT: 3
- * for Q4_0, 7 for Q8_0; GB: bytes per weight group. */
+/* One weight group (four blocks) of R rows against C tokens, into ACC;
+ * row r's group starts at PTR(r). */
+#define QGROUP(LOAD, SHIFT, R, C, ACC, G, PTR)                                                     \
+    do {                                                                                           \
+        wgroup wg[R];                                                                              \
+        UNROLL for (int r = 0; r < R; r++) wg[r] = LOAD(PTR(r));                                   \
+        UNROLL for (int c = 0; c < C; c++) {                                                       \
+            const act_q8_group *a = act_group(act + c * ab, G);                                    \
+            __m512i init = _mm512_slli_epi32(_mm512_loadu_si512(a->nsum), SHIFT);                  \
+            __m512i alo = _mm512_loadu_si512(a->lo), ahi = _mm512_loadu_si512(a->hi);              \
+            __m512 ad = _mm512_loadu_ps(a->d);                                                     \
+            UNROLL for (int r = 0; r < R; r++) ACC[r][c] =                                         \
+                group_dot(ACC[r][c], &wg[r], init, alo, ahi, ad);                                  \
+        }                                                                                          \
+    } while (0)
+
+/* A tile of R rows x C tokens over ng full weight groups, then `tail`
+ * (0..3) blocks copied out to zeroed buffers. SHIFT: 3 for Q4_0, 7 for
+ * Q8_0; GB: bytes per weight group. With one token, even and odd groups
+ * go to separate accumulators: one FMA chain per row would otherwise bound
+ * the loop at the FMA latency per group. */
 #define QTILE(NAME, LOAD, SHIFT, GB, R, C)                                                         \
     TGT static void NAME##_##R##x##C(float *y, size_t ldy, const uint8_t *w, size_t rb,            \
                                      const uint8_t *act, size_t ab, int ng, int tail) {            \
-        __m512 acc[R][C];                                                                          \
+        const size_t gb = GB;                                                                      \
+        __m512 acc[R][C], acc2[R][C];                                                              \
         UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] =          \
-            _mm512_setzero_ps();                                                                   \
-        for (int g = 0; g <= ng; g++) {                                                            \
-            wgroup wg[R];                                                                          \
-            if (g == ng) {                                                                         \
-                if (!tail) break;                                                                  \
-                UNROLL for (int r = 0; r < R; r++) {                                               \
-                    uint8_t buf[4 * GB / 4 + 64] = {0};                                            \
-                    memcpy(buf, w + r * rb + (size_t)g * GB, (size_t)tail * (GB / 4));             \
-                    wg[r] = LOAD(buf);                                                             \
-                }                                                                                  \
-            } else {                                                                               \
-                UNROLL for (int r = 0; r < R; r++) wg[r] = LOAD(w + r * rb + (size_t)g * GB);      \
+            acc2[r][c] = _mm512_setzero_ps();                                                      \
+        int g = 0;                                                                                 \
+        if (C == 1)                                                                                \
+            for (; g + 2 <= ng; g += 2) {                                                          \
+                QGROUP(LOAD, SHIFT, R, C, acc, g, WPTR);                                           \
+                QGROUP(LOAD, SHIFT, R, C, acc2, g + 1, WPTR1);                                     \
             }                                                                                      \
-            UNROLL for (int c = 0; c < C; c++) {                                                   \
-                const act_q8_group *a = (const act_q8_group *)(act + c * ab) + g;                  \
-                __m512i init = _mm512_slli_epi32(_mm512_loadu_si512(a->nsum), SHIFT);              \
-                __m512i alo = _mm512_loadu_si512(a->lo), ahi = _mm512_loadu_si512(a->hi);          \
-                __m512 ad = _mm512_loadu_ps(a->d);                                                 \
-                UNROLL for (int r = 0; r < R; r++) acc[r][c] =                                     \
-                    group_dot(acc[r][c], &wg[r], init, alo, ahi, ad);                              \
-            }                                                                                      \
+        for (; g < ng; g++) QGROUP(LOAD, SHIFT, R, C, acc, g, WPTR);                               \
+        if (tail) {                                                                                \
+            uint8_t buf[R][GB + 64];                                                               \
+            memset(buf, 0, sizeof buf);                                                            \
+            UNROLL for (int r = 0; r < R; r++)                                                     \
+                memcpy(buf[r], w + r * rb + (size_t)ng * GB, (size_t)tail * (GB / 4));             \
+            QGROUP(LOAD, SHIFT, R, C, acc2, ng, BPTR);                                             \
         }                                                                                          \
         UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] =     \
-            _mm512_reduce_add_ps(acc[r][c]);                                                       \
+            _mm512_reduce_add_ps(_mm512_add_ps(acc[r][c], acc2[r][c]));                            \
     }
+#define WPTR(r) (w + (r)*rb + (size_t)g * gb)
+#define WPTR1(r) (w + (r)*rb + (size_t)(g + 1) * gb)
+#define BPTR(r) (buf[r])
 
 typedef void (*qtile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, const uint8_t *act,
                          size_t ab, int ng, int tail);
@@ -227,14 +247,135 @@ static void qgemm(const qtile_fn tiles[2][TC], float *y, size_t ldy, const uint8
     }
 }
 
+/* ---- one token: 16 blocks per step, one float scale per block ----
+ *
+ * Generation reads every weight once, so the work per weight block must be
+ * small enough to keep up with memory. Scaling four lanes per block (as
+ * above) converts every block's d twice (f16 d_w and the integer sum); here
+ * the integer lanes of four groups are first summed to one lane per block,
+ * so 16 blocks share one int -> float conversion, one f16 -> float
+ * conversion of their d_w and one multiply-add. */
+
+/* Lane 4g + k = the sum of lanes 4k..4k+3 of z[g] (block k of group g). */
+TGT_INLINE __m512i block_sums(const __m512i z[4]) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512i a = _mm512_add_epi32(_mm512_permutex2var_epi32(z[0], ev, z[1]),
+                                 _mm512_permutex2var_epi32(z[0], od, z[1]));
+    __m512i b = _mm512_add_epi32(_mm512_permutex2var_epi32(z[2], ev, z[3]),
+                                 _mm512_permutex2var_epi32(z[2], od, z[3]));
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b),
+                            _mm512_permutex2var_epi32(a, od, b));
+}
+
+/* (x >> 4) & 15 in every byte, in one instruction (a GF(2) bit matrix). */
+TGT_INLINE __m512i high_nibbles(__m512i x) {
+    return _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64(0x1020408000000000LL), 0);
+}
+
+/* Q4_0 group g of a unit: its integer lanes, without the -8 offset (added
+ * per block later), into *z, its four f16 d into words 4g..4g+3 of *dw. */
+TGT_INLINE void q4_0_unit_group(const uint8_t *p, const act_q8_group *a, int g, __m512i *z,
+                                __m512i *dw) {
+    static const char idx_b[64] = {HALF_IDX(2, 18, 0, 0), HALF_IDX(2, 18, 0, 1),
+                                   HALF_IDX(2, 18, 0, 2), HALF_IDX(2 + 64 - 8, 18, 0, 3)};
+    static const char idx_d[64] = {0, 1, 18, 19, 36, 37, 54, 55, 0, 1, 18, 19, 36, 37, 54, 55,
+                                   0, 1, 18, 19, 36, 37, 54, 55, 0, 1, 18, 19, 36, 37, 54, 55};
+    __m512i x = _mm512_loadu_si512((const void *)p), y = _mm512_loadu_si512((const void *)(p + 8));
+    __m512i qs = _mm512_permutex2var_epi8(x, bytes64(idx_b), y);
+    __m512i lo = _mm512_and_si512(qs, _mm512_set1_epi8(15));
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(a->lo));
+    *z = _mm512_dpbusd_epi32(s, high_nibbles(qs), _mm512_loadu_si512(a->hi));
+    *dw = _mm512_mask_permutexvar_epi8(*dw, (__mmask64)0xff << (8 * g), bytes64(idx_d), x);
+}
+
+/* Q8_0 group g of a unit (see q8_0_group), without the -128 offset. */
+TGT_INLINE void q8_0_unit_group(const uint8_t *p, const act_q8_group *a, int g, __m512i *z,
+                                __m512i *dw) {
+    static const char idx_lo[64] = {HALF_IDX(2, 34, 0, 0), HALF_IDX(2, 34, 0, 1),
+                                    HALF_IDX(2, 34, 0, 2), HALF_IDX(2, 34, 0, 3)};
+    static const char idx_hi[64] = {HALF_IDX(18, 34, 8, 0), HALF_IDX(18, 34, 8, 1),
+                                    HALF_IDX(18, 34, 8, 2), HALF_IDX(18, 34, 8, 3)};
+    static const char idx_d[64] = {0, 1, 34, 35, 4, 5, 38, 39, 0, 1, 34, 35, 4, 5, 38, 39,
+                                   0, 1, 34, 35, 4, 5, 38, 39, 0, 1, 34, 35, 4, 5, 38, 39};
+    __m512i a0 = _mm512_loadu_si512((const void *)p);
+    __m512i a1 = _mm512_loadu_si512((const void *)(p + 64));
+    __m512i b0 = _mm512_loadu_si512((const void *)(p + 8));
+    __m512i b1 = _mm512_loadu_si512((const void *)(p + 72));
+    __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512i lo = _mm512_xor_si512(_mm512_permutex2var_epi8(a0, bytes64(idx_lo), a1), flip);
+    __m512i hi = _mm512_xor_si512(_mm512_permutex2var_epi8(b0, bytes64(idx_hi), b1), flip);
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(a->lo));
+    *z = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(a->hi));
+    *dw = _mm512_mask_permutexvar_epi8(*dw, (__mmask64)0x0f << (8 * g), bytes64(idx_d), a0);
+    *dw = _mm512_mask_permutexvar_epi8(*dw, (__mmask64)0xf0 << (8 * g), bytes64(idx_d), a1);
+}
+
+/* R rows x one token over nu units of UB weight bytes (then `tail` blocks
+ * of a last unit, copied to zeroed buffers). SHIFT: the weights' offset
+ * (8 or 128) as a shift, subtracted per block through the unit's nsum. */
+#define UTILE(NAME, GROUP, UB, SHIFT, R)                                                           \
+    TGT static void NAME##_unit_##R(float *y, const uint8_t *w, size_t rb, const uint8_t *act,     \
+                                    int nu, int tail) {                                            \
+        __m512 acc[R];                                                                             \
+        UNROLL for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();                           \
+        for (int i = 0; i < nu + (tail > 0); i++) {                                                \
+            const act_q8_unit *u = (const act_q8_unit *)act + i;                                   \
+            const uint8_t *p[R];                                                                   \
+            uint8_t buf[R][UB + 64];                                                               \
+            UNROLL for (int r = 0; r < R; r++) p[r] = w + r * rb + (size_t)i * UB;                 \
+            if (i == nu) {                                                                         \
+                memset(buf, 0, sizeof buf);                                                        \
+                UNROLL for (int r = 0; r < R; r++) {                                               \
+                    memcpy(buf[r], p[r], (size_t)tail *(UB / 16));                                 \
+                    p[r] = buf[r];                                                                 \
+                }                                                                                  \
+            }                                                                                      \
+            __m512i z[R][4], dw[R];                                                                \
+            UNROLL for (int r = 0; r < R; r++) dw[r] = _mm512_setzero_si512();                     \
+            UNROLL for (int g = 0; g < 4; g++) UNROLL for (int r = 0; r < R; r++)                  \
+                GROUP(p[r] + g * (UB / 4), &u->g[g], g, &z[r][g], &dw[r]);                         \
+            __m512 dx = _mm512_loadu_ps(u->d);                                                     \
+            __m512i off = _mm512_slli_epi32(_mm512_loadu_si512(u->nsum), SHIFT);                   \
+            UNROLL for (int r = 0; r < R; r++) {                                                   \
+                __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dw[r])), dx);      \
+                __m512i sums = _mm512_add_epi32(block_sums(z[r]), off);                            \
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), d, acc[r]);                     \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < R; r++) y[r] = _mm512_reduce_add_ps(acc[r]);                    \
+    }
+
+UTILE(q4_0, q4_0_unit_group, 288, 3, 4)
+UTILE(q4_0, q4_0_unit_group, 288, 3, 1)
+UTILE(q8_0, q8_0_unit_group, 544, 7, 4)
+UTILE(q8_0, q8_0_unit_group, 544, 7, 1)
+
+typedef void (*utile_fn)(float *y, const uint8_t *w, size_t rb, const uint8_t *act, int nu,
+                         int tail);
+
+/* One token: rows in fours, then one by one. */
+static void ugemm(utile_fn four, utile_fn one, float *y, const uint8_t *w, size_t rb,
+                  const uint8_t *act, int n, int nr) {
+    int nb = n / 32, nu = nb / 16, tail = nb % 16, r = 0;
+    for (; r + 4 <= nr; r += 4) four(y + r, w + r * rb, rb, act, nu, tail);
+    for (; r < nr; r++) one(y + r, w + r * rb, rb, act, nu, tail);
+}
+
 static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
                       int n, int nr, int nt) {
-    qgemm(q4_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
+    if (nt == 1)
+        ugemm(q4_0_unit_4, q4_0_unit_1, y, w, rb, act, n, nr);
+    else
+        qgemm(q4_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
 }
 
 static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
                       int n, int nr, int nt) {
-    qgemm(q8_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
+    if (nt == 1)
+        ugemm(q8_0_unit_4, q8_0_unit_1, y, w, rb, act, n, nr);
+    else
+        qgemm(q8_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
 }
 
 /* ---- K-quants (layouts in kquants.h) x Q8 activations ----
@@ -278,8 +419,8 @@ TGT_INLINE ktoken ktoken_load(const act_q8_group *a) {
  * 16-byte lanes (L: low nibbles, H: high nibbles) for Q4_K/Q5_K, whose
  * sub-block 2i takes the low and 2i+1 the high nibbles of 32 bytes. */
 TGT_INLINE void nibbles_q45(const uint8_t *p, __m512i *lo, __m512i *hi) {
-    __m512i z = _mm512_loadu_si512((const void *)p), m4 = _mm512_set1_epi8(15);
-    __m512i l = _mm512_and_si512(z, m4), h = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+    __m512i z = _mm512_loadu_si512((const void *)p);
+    __m512i l = _mm512_and_si512(z, _mm512_set1_epi8(15)), h = high_nibbles(z);
     *lo = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), h);
     *hi = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15), h);
 }
@@ -315,10 +456,9 @@ TGT_INLINE kgroup q4_K_group(const uint8_t *b, __m512 f, int g) {
     return k;
 }
 
-/* Q5_K: bit 4 of the q of sub-block j, element l is bit j of qh[l]. */
-TGT_INLINE kgroup q5_K_group(const uint8_t *b, __m512 f, int g) {
-    kgroup k;
-    nibbles_q45(b + 48 + 64 * g, &k.lo, &k.hi);
+/* Q5_K: bit 4 of the q of sub-block j, element l is bit j of qh[l]; adds
+ * those of group g to its nibbles. */
+TGT_INLINE void q5_bits(const uint8_t *b, int g, __m512i *lo, __m512i *hi) {
     __m512i bit = _mm512_set_epi32(0, 0, 0, 0x08080808, 0, 0, 0, 0x04040404, 0, 0, 0, 0x02020202, 0,
                                    0, 0, 0x01010101);
     bit = _mm512_shuffle_epi8(bit, _mm512_setzero_si512()); /* byte 0 of each lane */
@@ -326,8 +466,14 @@ TGT_INLINE kgroup q5_K_group(const uint8_t *b, __m512 f, int g) {
     __m512i q0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(b + 16)));
     __m512i q1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(b + 32)));
     __m512i sixteen = _mm512_set1_epi8(16);
-    k.lo = _mm512_mask_add_epi8(k.lo, _mm512_test_epi8_mask(q0, bit), k.lo, sixteen);
-    k.hi = _mm512_mask_add_epi8(k.hi, _mm512_test_epi8_mask(q1, bit), k.hi, sixteen);
+    *lo = _mm512_mask_add_epi8(*lo, _mm512_test_epi8_mask(q0, bit), *lo, sixteen);
+    *hi = _mm512_mask_add_epi8(*hi, _mm512_test_epi8_mask(q1, bit), *hi, sixteen);
+}
+
+TGT_INLINE kgroup q5_K_group(const uint8_t *b, __m512 f, int g) {
+    kgroup k;
+    nibbles_q45(b + 48 + 64 * g, &k.lo, &k.hi);
+    q5_bits(b, g, &k.lo, &k.hi);
     k.s0 = spread(f, 4 * g, 1);
     k.s1 = spread(f, 8 + 4 * g, 1);
     return k;
@@ -353,14 +499,19 @@ TGT_INLINE __m512i q6_top(__m512i low, const uint8_t *qh) {
     return _mm512_ternarylogic_epi32(v, _mm512_set1_epi8(0x30), low, 0xea); /* (v & m) | low */
 }
 
+/* Q6_K group g: q (0..63) bytes in act_q8_group order. */
+TGT_INLINE void q6_bytes(const uint8_t *b, int g, __m512i *lo, __m512i *hi) {
+    __m512i z = _mm512_loadu_si512((const void *)(b + 64 * g));
+    __m512i l = _mm512_and_si512(z, _mm512_set1_epi8(15)), h = high_nibbles(z);
+    __m512i a = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), h);
+    __m512i c = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15), h);
+    *lo = q6_top(a, b + 128 + 32 * g);
+    *hi = q6_top(c, b + 128 + 32 * g + 16);
+}
+
 TGT_INLINE kgroup q6_K_group(const uint8_t *b, __m512 f, int g) {
     kgroup k;
-    __m512i z = _mm512_loadu_si512((const void *)(b + 64 * g)), m4 = _mm512_set1_epi8(15);
-    __m512i l = _mm512_and_si512(z, m4), h = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-    __m512i lo = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), h);
-    __m512i hi = _mm512_permutex2var_epi64(l, _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15), h);
-    k.lo = q6_top(lo, b + 128 + 32 * g);
-    k.hi = q6_top(hi, b + 128 + 32 * g + 16);
+    q6_bytes(b, g, &k.lo, &k.hi);
     k.s0 = spread(f, 8 * g, 2);
     k.s1 = spread(f, 8 * g + 1, 2);
     return k;
@@ -380,6 +531,138 @@ TGT_INLINE __m512 kdot_q6(__m512 acc, const kgroup *w, const ktoken *t) {
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(w->s1, t->d), acc);
 }
 
+/* ---- K-quants, one token: two superblocks (a unit, 16 blocks) per step,
+ * integer lanes summed per block first (see block_sums) ---- */
+
+/* d*sc and dmin*m of the 16 sub-blocks of two Q4_K/Q5_K superblocks, in
+ * unit order: the 12 packed scale bytes (kquants.h) of both are unpacked at
+ * once, each superblock in one 128-bit lane. */
+TGT_INLINE void scales2_q45(const uint8_t *b0, const uint8_t *b1, __m512 *ds, __m512 *dm) {
+    const __m256i ia = _mm256_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15, 4,
+                                        5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m256i ib = _mm256_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11,
+                                        -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11);
+    const __m256i m1 = _mm256_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0,
+                                        63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m256i m2 = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15, 0, 0, 0,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    const __m256i m3 = _mm256_setr_epi8(0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48, 0,
+                                        0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48);
+    __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b1),
+                                 _mm_loadu_si128((const __m128i *)b0));
+    __m256i a = _mm256_shuffle_epi8(v, ia), b = _mm256_shuffle_epi8(v, ib);
+    __m256i r =
+        _mm256_or_si256(_mm256_and_si256(a, m1), _mm256_and_si256(_mm256_srli_epi16(a, 4), m2));
+    r = _mm256_or_si256(r, _mm256_and_si256(_mm256_srli_epi16(b, 2), m3)); /* [sc 0..7, m 0..7] */
+    r = _mm256_permute4x64_epi64(r, _MM_SHUFFLE(3, 1, 2, 0));              /* sc, sc, m, m */
+    uint32_t d0, d1;
+    memcpy(&d0, b0, 4), memcpy(&d1, b1, 4);
+    __m128 dd = _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)d1, (int)d0)); /* d0, dmin0, d1, dmin1 */
+    __m512 dv = _mm512_castps128_ps512(dd);
+    __m512i half = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+    *ds = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(r))),
+                        _mm512_permutexvar_ps(half, dv));
+    *dm = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(r, 1))),
+                        _mm512_permutexvar_ps(_mm512_add_epi32(half, _mm512_set1_epi32(1)), dv));
+}
+
+/* Stands in for the missing second superblock of a row's last unit. */
+static const uint8_t k_zero_sb[256];
+
+/* Integer lanes of Q4_K / Q5_K group g (0..3 in the unit) of row p. */
+TGT_INLINE __m512i k45_lanes(__m512i lo, __m512i hi, const act_q8_group *a) {
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(a->lo));
+    return _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(a->hi));
+}
+
+/* Q4_K (Q5 = 0) or Q5_K (Q5 = 1): R rows, ns superblocks of SB bytes. */
+#define KUNIT45(NAME, Q5, SB, R)                                                                   \
+    TGT static void NAME##_unit_##R(float *y, const uint8_t *w, size_t rb, const uint8_t *act,     \
+                                    int ns) {                                                      \
+        __m512 acc[R], accm[R];                                                                    \
+        UNROLL for (int r = 0; r < R; r++) acc[r] = accm[r] = _mm512_setzero_ps();                 \
+        for (int s = 0; s < ns; s += 2) {                                                          \
+            const act_q8_unit *u = (const act_q8_unit *)act + s / 2;                               \
+            __m512 dx = _mm512_loadu_ps(u->d);                                                     \
+            __m512 xs = _mm512_mul_ps(dx, _mm512_cvtepi32_ps(_mm512_loadu_si512(u->nsum)));        \
+            UNROLL for (int r = 0; r < R; r++) {                                                   \
+                __m512i z[4];                                                                      \
+                const uint8_t *bs[2];                                                              \
+                UNROLL for (int h = 0; h < 2; h++) {                                               \
+                    const uint8_t *b = s + h < ns ? w + r * rb + (size_t)(s + h) * SB : k_zero_sb; \
+                    bs[h] = b;                                                                     \
+                    UNROLL for (int g = 0; g < 2; g++) {                                           \
+                        __m512i lo, hi;                                                            \
+                        nibbles_q45(b + 16 + 32 * Q5 + 64 * g, &lo, &hi);                          \
+                        if (Q5) q5_bits(b, g, &lo, &hi);                                           \
+                        z[2 * h + g] = k45_lanes(lo, hi, &u->g[2 * h + g]);                        \
+                    }                                                                              \
+                }                                                                                  \
+                __m512 ds, dm;                                                                     \
+                scales2_q45(bs[0], bs[1], &ds, &dm);                                               \
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_sums(z)), _mm512_mul_ps(ds, dx), \
+                                         acc[r]);                                                  \
+                accm[r] = _mm512_fmadd_ps(dm, xs, accm[r]);                                        \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < R; r++) y[r] =                                                  \
+            _mm512_reduce_add_ps(_mm512_add_ps(acc[r], accm[r]));                                  \
+    }
+
+/* Q6_K: first and second halves of each block apart (scales per 16). */
+#define KUNIT6(NAME, R)                                                                            \
+    TGT static void NAME##_unit_##R(float *y, const uint8_t *w, size_t rb, const uint8_t *act,     \
+                                    int ns) {                                                      \
+        const __m512i even =                                                                       \
+            _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);          \
+        const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));                          \
+        __m512 acc[R], acc2[R];                                                                    \
+        UNROLL for (int r = 0; r < R; r++) acc[r] = acc2[r] = _mm512_setzero_ps();                 \
+        for (int s = 0; s < ns; s += 2) {                                                          \
+            const act_q8_unit *u = (const act_q8_unit *)act + s / 2;                               \
+            __m512 dx = _mm512_loadu_ps(u->d);                                                     \
+            UNROLL for (int r = 0; r < R; r++) {                                                   \
+                __m512i z0[4], z1[4];                                                              \
+                __m512 f[2];                                                                       \
+                UNROLL for (int h = 0; h < 2; h++) {                                               \
+                    const uint8_t *b =                                                             \
+                        s + h < ns ? w + r * rb + (size_t)(s + h) * 210 : k_zero_sb;               \
+                    f[h] = scales_q6(b);                                                           \
+                    UNROLL for (int g = 0; g < 2; g++) {                                           \
+                        ktoken t = ktoken_load(&u->g[2 * h + g]);                                  \
+                        __m512i lo, hi;                                                            \
+                        q6_bytes(b, g, &lo, &hi);                                                  \
+                        z0[2 * h + g] = _mm512_dpbusd_epi32(t.init0, lo, t.lo);                    \
+                        z1[2 * h + g] = _mm512_dpbusd_epi32(t.init1, hi, t.hi);                    \
+                    }                                                                              \
+                }                                                                                  \
+                __m512 s0 = _mm512_mul_ps(_mm512_permutex2var_ps(f[0], even, f[1]), dx);           \
+                __m512 s1 = _mm512_mul_ps(_mm512_permutex2var_ps(f[0], odd, f[1]), dx);            \
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_sums(z0)), s0, acc[r]);          \
+                acc2[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_sums(z1)), s1, acc2[r]);        \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < R; r++) y[r] =                                                  \
+            _mm512_reduce_add_ps(_mm512_add_ps(acc[r], acc2[r]));                                  \
+    }
+
+KUNIT45(q4_K, 0, 144, 2)
+KUNIT45(q4_K, 0, 144, 1)
+KUNIT45(q5_K, 1, 176, 2)
+KUNIT45(q5_K, 1, 176, 1)
+KUNIT6(q6_K, 2)
+KUNIT6(q6_K, 1)
+
+typedef void (*kunit_fn)(float *y, const uint8_t *w, size_t rb, const uint8_t *act, int ns);
+
+/* One token: rows in twos, then one. */
+static void kugemm(kunit_fn two, kunit_fn one, float *y, const uint8_t *w, size_t rb,
+                   const uint8_t *act, int n, int nr) {
+    int r = 0;
+    for (; r + 2 <= nr; r += 2) two(y + r, w + r * rb, rb, act, n / 256);
+    for (; r < nr; r++) one(y + r, w + r * rb, rb, act, n / 256);
+}
+
 /* R rows x C tokens over ns superblocks of SB bytes. */
 #define KTILE(NAME, SCALES, GROUP, DOT, SB, R, C)                                                  \
     TGT static void NAME##_##R##x##C(float *y, size_t ldy, const uint8_t *w, size_t rb,            \
@@ -395,7 +678,7 @@ TGT_INLINE __m512 kdot_q6(__m512 acc, const kgroup *w, const ktoken *t) {
                 UNROLL for (int r = 0; r < R; r++) kg[r] =                                         \
                     GROUP(w + r * rb + (size_t)i * SB, f[r], g);                                   \
                 UNROLL for (int c = 0; c < C; c++) {                                               \
-                    ktoken t = ktoken_load((const act_q8_group *)(act + c * ab) + 2 * i + g);      \
+                    ktoken t = ktoken_load(act_group(act + c * ab, 2 * i + g));                    \
                     UNROLL for (int r = 0; r < R; r++) acc[r][c] = DOT(acc[r][c], &kg[r], &t);     \
                 }                                                                                  \
             }                                                                                      \
@@ -418,6 +701,10 @@ typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
                                                  {NAME##_4x1, NAME##_4x2, NAME##_4x3}};            \
     static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
                             size_t ab, int n, int nr, int nt) {                                    \
+        if (nt == 1) {                                                                             \
+            kugemm(NAME##_unit_2, NAME##_unit_1, y, w, rb, act, n, nr);                            \
+            return;                                                                                \
+        }                                                                                          \
         for (int t = 0; t < nt; t += TC) {                                                         \
             int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
             const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
