@@ -3,7 +3,7 @@
 # bible-kjv) and checks that training worked: the held-out loss fell from
 # ln(512) = 6.24 below 3.7 nats per token (it ends near 3.4), the
 # loss curve files exist, and penny runs the exported GGUF model and
-# generates text from it.
+# generates text from it, also after `penny quantize` to Q8_0.
 set -u
 B=${PENNY_BUILD:-build}
 T=$(mktemp -d)
@@ -29,6 +29,11 @@ words=$(wc -w < "$T/gen.txt")
 [ "$words" -ge 5 ] && ok "penny run generates: $(head -c 80 "$T/gen.txt" | tr '\n' ' ')" ||
     bad "penny run: $words words; $(tail -2 "$T/gen.err")"
 grep -qi "the\|and\|LORD" "$T/gen.txt" && ok "generated text has English words" || bad "generated: $(cat "$T/gen.txt")"
+# penny quantize takes the export (every row length is a multiple of 32).
+if "$B/penny" quantize "$T/model.gguf" "$T/q8.gguf" Q8_0 > "$T/q.out" 2>&1 &&
+    "$B/penny" run -m "$T/q8.gguf" -p "And God said" -n 16 --temp 0 > "$T/q8.txt" 2>/dev/null && [ -s "$T/q8.txt" ]; then
+    ok "Q8_0 quantization of the export runs: $(head -c 60 "$T/q8.txt" | tr '\n' ' ')"
+else bad "quantize/run Q8_0: $(tail -2 "$T/q.out")"; fi
 
 [ "$fails" -eq 0 ] && echo "test_train_tiny: all passed" || echo "test_train_tiny: $fails failed"
 [ "$fails" -eq 0 ]
