@@ -17,6 +17,7 @@
 
 #include "base/half.h"
 #include "kernels/dispatch.h"
+#include "kernels/kquants.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -252,6 +253,204 @@ static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t rb, const void
     qgemm(q8_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
 }
 
+/* ---- K-quants (layouts in kquants.h) x Q8 activations ----
+ *
+ * As in kern_avx512.c, per superblock the scales become floats once; per
+ * group (four blocks) and half h (two blocks) the q bytes are laid out like
+ * the activations' halves. Q4_K/Q5_K: pairs of q (<= 31) times |qx| <= 127
+ * stay within int16 even summed over both halves (4 * 31 * 127); the mins'
+ * share is dmin*m*dx*nsum. Q6_K (q <= 63): halves apart, each starting at
+ * -32 * its half's sum of qx. */
+
+typedef struct kgroup {
+    __m256i u[2][2];     /* [half][first or second 16 values of each block] */
+    __m256 s0[2], s1[2]; /* per half: see the type's dot */
+} kgroup;
+
+/* The bytes of q (16 bytes) in lane 0 and q >> shift in lane 1, 4 bits. */
+TGT_INLINE __m256i nib2(const uint8_t *q, int shift) {
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q));
+    v = _mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, shift, shift, shift, shift));
+    return _mm256_and_si256(v, _mm256_set1_epi8(15));
+}
+
+/* Lanes 4b..4b+3 of half h <- f[first + b] for b = 0, 1 (in-register). */
+TGT_INLINE __m256 spread2(__m256 f, int first) {
+    return _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(first, first, first, first, first + 1,
+                                                         first + 1, first + 1, first + 1));
+}
+
+/* d*sc[0..7] and dmin*m[0..7] of a Q4_K/Q5_K superblock. */
+TGT_INLINE void scales_q45(const uint8_t *b, __m256 *ds, __m256 *dm) {
+    uint8_t sc[8], m[8];
+    UNROLL for (int j = 0; j < 8; j++) kq_scale_min(b + 4, j, &sc[j], &m[j]);
+    uint16_t dh[2];
+    memcpy(dh, b, 4);
+    __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(dh[0] | (uint32_t)dh[1] << 16)));
+    __m128i v = _mm_set_epi64x(0, 0);
+    memcpy(&v, sc, 8);
+    *ds = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), _mm256_broadcastss_ps(dd));
+    memcpy(&v, m, 8);
+    *dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)),
+                        _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dd), _mm256_set1_epi32(1)));
+}
+
+TGT_INLINE kgroup q4_K_group(const uint8_t *b, const __m256 f[2], int g) {
+    kgroup k;
+    const uint8_t *q = b + 16 + 64 * g;
+    UNROLL for (int h = 0; h < 2; h++) {
+        k.u[h][0] = nib2(q + 32 * h, 4);
+        k.u[h][1] = nib2(q + 32 * h + 16, 4);
+        k.s0[h] = spread2(f[0], 4 * g + 2 * h);
+        k.s1[h] = spread2(f[1], 4 * g + 2 * h);
+    }
+    return k;
+}
+
+/* Q5_K: bit 4 of the q of sub-block j, element l, is bit j of qh[l]. */
+TGT_INLINE __m256i q5_bit(const uint8_t *qh, int j) {
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qh));
+    v = _mm256_srlv_epi32(v, _mm256_setr_epi32(j, j, j, j, j + 1, j + 1, j + 1, j + 1));
+    return _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi8(1)), 4);
+}
+
+TGT_INLINE kgroup q5_K_group(const uint8_t *b, const __m256 f[2], int g) {
+    kgroup k;
+    const uint8_t *q = b + 48 + 64 * g;
+    UNROLL for (int h = 0; h < 2; h++) {
+        int j = 4 * g + 2 * h;
+        k.u[h][0] = _mm256_or_si256(nib2(q + 32 * h, 4), q5_bit(b + 16, j));
+        k.u[h][1] = _mm256_or_si256(nib2(q + 32 * h + 16, 4), q5_bit(b + 32, j));
+        k.s0[h] = spread2(f[0], j);
+        k.s1[h] = spread2(f[1], j);
+    }
+    return k;
+}
+
+/* Q6_K: d*scales[0..7] and d*scales[8..15]. */
+TGT_INLINE void scales_q6(const uint8_t *b, __m256 *lo, __m256 *hi) {
+    __m128i sc = _mm_loadu_si128((const __m128i *)(b + 192));
+    uint16_t dh;
+    memcpy(&dh, b + 208, 2);
+    __m256 d = _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(dh)));
+    *lo = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d);
+    *hi = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), d);
+}
+
+/* Q6_K: 4 low bits from ql (low nibbles for blocks 0, 1 of the group, high
+ * for 2, 3), 2 high bits from qh (bits 2k, 2k+1 for block k). */
+TGT_INLINE __m256i q6_half(const uint8_t *ql, const uint8_t *qh, int h, int e) {
+    __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(ql + 32 + 16 * e)),
+                                 _mm_loadu_si128((const __m128i *)(ql + 16 * e)));
+    v = _mm256_and_si256(h ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(15));
+    int s = 4 * h;
+    __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qh + 16 * e)));
+    t = _mm256_srlv_epi32(t, _mm256_setr_epi32(s, s, s, s, s + 2, s + 2, s + 2, s + 2));
+    t = _mm256_slli_epi16(_mm256_and_si256(t, _mm256_set1_epi8(3)), 4);
+    return _mm256_or_si256(v, t);
+}
+
+TGT_INLINE kgroup q6_K_group(const uint8_t *b, const __m256 f[2], int g) {
+    kgroup k;
+    UNROLL for (int h = 0; h < 2; h++) {
+        UNROLL for (int e = 0; e < 2; e++) k.u[h][e] = q6_half(b + 64 * g, b + 128 + 32 * g, h, e);
+        k.s0[h] =
+            _mm256_permutevar8x32_ps(f[g], _mm256_setr_epi32(4 * h, 4 * h, 4 * h, 4 * h, 4 * h + 2,
+                                                             4 * h + 2, 4 * h + 2, 4 * h + 2));
+        k.s1[h] = _mm256_permutevar8x32_ps(f[g], _mm256_setr_epi32(4 * h + 1, 4 * h + 1, 4 * h + 1,
+                                                                   4 * h + 1, 4 * h + 3, 4 * h + 3,
+                                                                   4 * h + 3, 4 * h + 3));
+    }
+    return k;
+}
+
+TGT_INLINE void scales_q6f(const uint8_t *b, __m256 f[2]) { scales_q6(b, &f[0], &f[1]); }
+TGT_INLINE void scales_q45f(const uint8_t *b, __m256 f[2]) { scales_q45(b, &f[0], &f[1]); }
+
+/* One half of a group against one token's half: Q4_K/Q5_K. */
+TGT_INLINE __m256 kdot_q45(__m256 acc, const kgroup *w, int h, __m256i alo, __m256i ahi, __m256 ad,
+                           __m256i nsum) {
+    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w->u[h][0], alo),
+                                 _mm256_maddubs_epi16(w->u[h][1], ahi));
+    __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(w->s0[h], ad), acc);
+    return _mm256_fmadd_ps(w->s1[h], _mm256_mul_ps(ad, _mm256_cvtepi32_ps(nsum)), acc);
+}
+
+/* Q6_K: each half of each block from -32 * its sum of qx (nsum lanes). */
+TGT_INLINE __m256 kdot_q6(__m256 acc, const kgroup *w, int h, __m256i alo, __m256i ahi, __m256 ad,
+                          __m256i nsum) {
+    __m256i one = _mm256_set1_epi16(1);
+    __m256i i0 =
+        _mm256_slli_epi32(_mm256_and_si256(nsum, _mm256_setr_epi32(-1, 0, 0, 0, -1, 0, 0, 0)), 5);
+    __m256i i1 =
+        _mm256_slli_epi32(_mm256_and_si256(nsum, _mm256_setr_epi32(0, -1, 0, 0, 0, -1, 0, 0)), 5);
+    __m256i s0 =
+        _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(w->u[h][0], alo), one), i0);
+    __m256i s1 =
+        _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(w->u[h][1], ahi), one), i1);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(w->s0[h], ad), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(w->s1[h], ad), acc);
+}
+
+#define KTILE(NAME, SCALES, GROUP, DOT, SB, R, C)                                                  \
+    TGT static void NAME##_##R##x##C(float *y, size_t ldy, const uint8_t *w, size_t rb,            \
+                                     const uint8_t *act, size_t ab, int ns) {                      \
+        __m256 acc[R][C];                                                                          \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] =          \
+            _mm256_setzero_ps();                                                                   \
+        for (int i = 0; i < ns; i++) {                                                             \
+            __m256 f[R][2];                                                                        \
+            UNROLL for (int r = 0; r < R; r++) SCALES(w + r * rb + (size_t)i * SB, f[r]);          \
+            for (int g = 0; g < 2; g++) {                                                          \
+                kgroup kg[R];                                                                      \
+                UNROLL for (int r = 0; r < R; r++) kg[r] =                                         \
+                    GROUP(w + r * rb + (size_t)i * SB, f[r], g);                                   \
+                UNROLL for (int c = 0; c < C; c++) {                                               \
+                    const act_q8_group *a = act_group(act + c * ab, 2 * i + g);                    \
+                    UNROLL for (int h = 0; h < 2; h++) {                                           \
+                        __m256i alo = _mm256_loadu_si256((const __m256i *)(a->lo + 32 * h));       \
+                        __m256i ahi = _mm256_loadu_si256((const __m256i *)(a->hi + 32 * h));       \
+                        __m256i ns8 = _mm256_loadu_si256((const __m256i *)(a->nsum + 8 * h));      \
+                        __m256 ad = _mm256_loadu_ps(a->d + 8 * h);                                 \
+                        UNROLL for (int r = 0; r < R; r++) acc[r][c] =                             \
+                            DOT(acc[r][c], &kg[r], h, alo, ahi, ad, ns8);                          \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[c * ldy + r] =     \
+            hsum8(acc[r][c]);                                                                      \
+    }
+
+typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, const uint8_t *act,
+                         size_t ab, int ns);
+
+#define KTILES(NAME, SCALES, GROUP, DOT, SB)                                                       \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 2, 1)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 2, 2)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 1, 1)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 1, 2)                                                      \
+    static const ktile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2},                         \
+                                                 {NAME##_2x1, NAME##_2x2}};                        \
+    static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
+                            size_t ab, int n, int nr, int nt) {                                    \
+        for (int t = 0; t < nt; t += TC) {                                                         \
+            int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
+            const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
+            for (; r + TR <= nr; r += TR)                                                          \
+                NAME##_tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
+                                       rb, a, ab, n / 256);                                        \
+            for (; r < nr; r++)                                                                    \
+                NAME##_tiles[0][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
+                                       rb, a, ab, n / 256);                                        \
+        }                                                                                          \
+    }
+
+KTILES(q4_K, scales_q45f, q4_K_group, kdot_q45, 144)
+KTILES(q5_K, scales_q45f, q5_K_group, kdot_q45, 176)
+KTILES(q6_K, scales_q6f, q6_K_group, kdot_q6, 210)
+
 /* ---- F32 / F16 / BF16 weights x f32 activations ---- */
 
 TGT_INLINE __m256 load_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)p); }
@@ -345,6 +544,9 @@ const kern_ops kern_avx2 = {
             [TYPE_BF16] = gemm_bf16,
             [TYPE_Q8_0] = gemm_q8_0,
             [TYPE_Q4_0] = gemm_q4_0,
+            [TYPE_Q4_K] = gemm_q4_K,
+            [TYPE_Q5_K] = gemm_q5_K,
+            [TYPE_Q6_K] = gemm_q6_K,
         },
 };
 

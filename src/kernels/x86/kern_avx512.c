@@ -1,28 +1,33 @@
 /*
- * kern_avx512.c - AVX-512 matmul kernels (F, BW, VL, DQ, VNNI, VBMI): the
- * fast path on Zen 4/5 and Ice Lake or later.
+ * kern_avx512.c - AVX-512 matmul kernels (F, BW, VL, DQ, VNNI, VBMI, GFNI):
+ * the fast path on Zen 4/5 and Ice Lake or later.
  *
  * Every function carries a target attribute instead of the file being built
  * with -mavx512*, so the rest of the library stays baseline x86-64 and
  * dispatch.c only calls in here after checking the CPU.
  *
- * Shape of every kernel: the caller gives nr weight rows and nt tokens; we
- * walk tokens in groups of up to TC (outer) and rows in groups of TR
- * (inner), so a few tokens' activations stay in L1 while the weight rows
- * stream past, and each tile keeps TR x TC accumulators in registers: a
- * weight vector is decoded once for TC tokens, an activation vector loaded
- * once for TR rows. One token (generation) is the TC = 1 case: a straight
- * pass over the rows, bound by memory bandwidth.
+ * Several tokens (prompt batches): the caller gives nr weight rows and nt
+ * tokens; we walk tokens in groups of up to TC (outer) and rows in groups
+ * of TR (inner), so a few tokens' activations stay in L1 while the weight
+ * rows stream past, and each tile keeps TR x TC accumulators in registers:
+ * a weight vector is decoded once for TC tokens, an activation vector
+ * loaded once for TR rows.
  *
- * Q4_0 / Q8_0 x Q8 activations: four weight blocks (128 values) at a time.
- * vpermt2b gathers the 16-byte halves of four blocks into one register in
- * the order of act_q8_group; vpdpbusd multiplies unsigned weight bytes by
- * signed activation bytes. Q4_0 nibbles are already unsigned (q + 8), Q8_0
- * bytes are made unsigned by flipping the sign bit (q + 128); the offset
- * times the activation block sum is subtracted exactly by starting the
- * integer accumulator at nsum << 3 (resp. << 7). So each block's integer
- * dot equals the scalar kernel's bit for bit; the float part (scale by
- * d_w * d_x, accumulate in 16 lanes, reduce) rounds differently.
+ * One token (generation) reads every weight once, so there the work per
+ * weight byte is what counts: the "unit" kernels take 16 blocks (two
+ * K-quant superblocks) per step, sum each block's integer lanes into one
+ * lane first (block_sums), and then convert and scale all 16 blocks with
+ * one conversion and one FMA.
+ *
+ * Quantized weights x Q8 activations: four blocks (128 values) at a time.
+ * A byte permute (vpermt2b, or vpermt2q for the K-quants' nibble layout)
+ * puts the 16-byte halves of four blocks into one register in the order of
+ * act_q8_group; vpdpbusd multiplies unsigned weight bytes by signed
+ * activation bytes. Q4_0 nibbles are q + 8 and Q8_0 bytes become q + 128 by
+ * flipping the sign bit; the offset times the activation block sum is
+ * subtracted exactly in integers (nsum). So each block's integer dot equals
+ * the scalar kernel's bit for bit; the float part (scales, accumulation
+ * order, final reduction) rounds differently.
  *
  * F32 / F16 / BF16 x f32: 16 values at a time, weights widened to f32
  * (vcvtph2ps, or a 16-bit shift for bf16), FMA in 16 lanes per (row, token);
