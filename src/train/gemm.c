@@ -124,6 +124,38 @@ ukr_bf16(int kp, const uint32_t *restrict ap, const uint32_t *restrict bp, float
     }
 }
 
+/* Vector bf16 packing (VCVTNEPS2BF16 rounds to nearest even like
+ * bf16_from_f32; it flushes denormals, which VDPBF16PS ignores anyway). */
+
+/* dst[c] = pair(lo[c], hi[c]) for c < 16: two rows contiguous along n. */
+__attribute__((target("avx512f,avx512bf16"))) static void
+pairs_rows16(uint32_t *dst, const float *lo, const float *hi) {
+    __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(lo)));
+    __m512i b = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(hi)));
+    _mm512_storeu_si512(dst, _mm512_or_si512(a, _mm512_slli_epi32(b, 16)));
+}
+
+/* The same for 8 columns. */
+__attribute__((target("avx512f,avx512bf16"))) static void
+pairs_rows8(uint32_t *dst, const float *lo, const float *hi) {
+    __m512i both =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_castps_si256(_mm256_loadu_ps(lo))),
+                           _mm256_castps_si256(_mm256_loadu_ps(hi)), 1);
+    __m512i w = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_castsi512_ps(both)));
+    __m256i a = _mm512_castsi512_si256(w), b = _mm512_extracti64x4_epi64(w, 1);
+    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_or_si256(a, _mm256_slli_epi32(b, 16)));
+}
+
+/* dst[i * stride] = pair(src[2i], src[2i+1]) for i < 16: a run contiguous along k. */
+__attribute__((target("avx512f,avx512bf16"))) static void pairs_run16(uint32_t *dst, int stride,
+                                                                      const float *src) {
+    __m512i w = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src));
+    __m512i idx =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32(stride));
+    _mm512_i32scatter_epi32(dst, idx, w, 4);
+}
+
 static bool cpu_has_bf16(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
@@ -310,10 +342,26 @@ static uint32_t *a_panel16(const gemm_job *j, int k0, int kc, int m0) {
 
 static void pack_a_panel16(const gemm_job *j, int m0, int k0, int kc) {
     uint32_t *dst = a_panel16(j, k0, kc, m0);
-    int mr = j->M - m0 < MR ? j->M - m0 : MR;
+    int mr = j->M - m0 < MR ? j->M - m0 : MR, kp = (kc + 1) / 2, p0 = 0;
+    const float *s0 = j->a + (long)m0 * j->ars + (long)k0 * j->acs;
+#ifdef HAVE_AVX512_KERNEL
+    if (j->ars == 1 && mr == MR) { /* columns of MR contiguous: rows k, k+1 */
+        for (; 2 * p0 + 1 < kc; p0++)
+            pairs_rows8(dst + p0 * MR, s0 + (long)(2 * p0) * j->acs,
+                        s0 + (long)(2 * p0 + 1) * j->acs);
+    } else if (j->acs == 1) { /* rows contiguous along k */
+        for (; 2 * p0 + 32 <= kc; p0 += 16)
+            for (int i = 0; i < MR; i++) {
+                if (i < mr)
+                    pairs_run16(dst + p0 * MR + i, MR, s0 + (long)i * j->ars + 2 * p0);
+                else
+                    for (int p = p0; p < p0 + 16; p++) dst[p * MR + i] = 0;
+            }
+    }
+#endif
     for (int i = 0; i < MR; i++) {
-        const float *s = j->a + (long)(m0 + i) * j->ars + (long)k0 * j->acs;
-        for (int p = 0; p < (kc + 1) / 2; p++) {
+        const float *s = s0 + (long)i * j->ars;
+        for (int p = p0; p < kp; p++) {
             float lo = i < mr ? s[(long)(2 * p) * j->acs] : 0.0f;
             float hi = i < mr && 2 * p + 1 < kc ? s[(long)(2 * p + 1) * j->acs] : 0.0f;
             dst[p * MR + i] = pair16(lo, hi);
@@ -321,12 +369,35 @@ static void pack_a_panel16(const gemm_job *j, int m0, int k0, int kc) {
     }
 }
 
+/* One NR-column panel of B as bf16 pairs, w valid columns; returns the
+ * first pair index not yet packed (vector paths do whole runs). */
+static int pack_b16_fast(uint32_t *dst, const gemm_job *j, const float *base, int w, int kc) {
+    int p0 = 0;
+#ifdef HAVE_AVX512_KERNEL
+    if (w == NR && j->bcs == 1) { /* rows contiguous along n */
+        for (; 2 * p0 + 1 < kc; p0++) {
+            const float *lo = base + (long)(2 * p0) * j->brs, *hi = lo + j->brs;
+            pairs_rows16(dst + (size_t)p0 * NR, lo, hi);
+            pairs_rows16(dst + (size_t)p0 * NR + 16, lo + 16, hi + 16);
+        }
+    } else if (w == NR && j->brs == 1) { /* columns contiguous along k */
+        for (; 2 * p0 + 32 <= kc; p0 += 16)
+            for (int c = 0; c < NR; c++)
+                pairs_run16(dst + (size_t)p0 * NR + c, NR, base + (long)c * j->bcs + 2 * p0);
+    }
+#else
+    (void)dst, (void)j, (void)base, (void)w, (void)kc;
+#endif
+    return p0;
+}
+
 static void pack_b16(uint32_t *dst, const gemm_job *j, int n0, int nc, int k0, int kc) {
     int kp = (kc + 1) / 2;
     for (int q = 0; q < nc; q += NR, dst += (size_t)NR * kp) {
         int w = nc - q < NR ? nc - q : NR;
-        for (int p = 0; p < kp; p++) {
-            const float *s = j->b + (long)(k0 + 2 * p) * j->brs + (long)(n0 + q) * j->bcs;
+        const float *base = j->b + (long)k0 * j->brs + (long)(n0 + q) * j->bcs;
+        for (int p = pack_b16_fast(dst, j, base, w, kc); p < kp; p++) {
+            const float *s = base + (long)(2 * p) * j->brs;
             bool two = 2 * p + 1 < kc;
             for (int c = 0; c < NR; c++)
                 dst[(size_t)p * NR + c] =

@@ -10,6 +10,7 @@
 #ifndef PENNY_TRAIN_OPTIM_H
 #define PENNY_TRAIN_OPTIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/pool.h"
@@ -25,6 +26,7 @@ typedef struct tr_optim {
     double *block_sums;
     size_t n_blocks;
     pool *pool;
+    bool vec; /* the AVX-512 update (same results as the scalar one) */
 } tr_optim;
 
 penny_status tr_optim_new(size_t n, pool *p, tr_optim **out, penny_error *err);
