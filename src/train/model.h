@@ -2,7 +2,8 @@
  * model.h - the decoder being trained: a Llama-style transformer (RMSNorm,
  * rotary embeddings on adjacent pairs, grouped-query attention, SwiGLU,
  * optionally tied input/output embeddings) with fp32 weights, its gradients,
- * and the activations kept for the backward pass.
+ * and the activations kept for the backward pass; or, for comparisons, a
+ * GPT-2-style baseline of the same size (TR_ARCH_GPT2).
  *
  * Weights live in one array in a fixed order (tr_model_tensors lists each
  * tensor's GGUF name, shape and offset), so the optimizer, the checkpoint,
