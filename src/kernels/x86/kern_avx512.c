@@ -54,6 +54,10 @@
 
 enum { TR = 4, TC = 3 }; /* tile: rows x tokens */
 
+/* Keeps v in a register: without this the compiler folds the load into
+ * each FMA that uses it, loading the same weights once per token. */
+#define KEEP(v) __asm__("" : "+v"(v))
+
 /* ---- Q8 activations ---- */
 
 /* roundf (half away from zero) of each lane, clamped to [-127, 127], NaN
@@ -668,7 +672,8 @@ static void kugemm(kunit_fn two, kunit_fn one, float *y, const uint8_t *w, size_
     for (; r < nr; r++) one(y + r, w + r * rb, rb, act, n / 256);
 }
 
-/* R rows x C tokens over ns superblocks of SB bytes. */
+/* R rows x C tokens over ns superblocks of SB bytes (R = 2: a decoded
+ * K group takes four registers, and four rows of them would spill). */
 #define KTILE(NAME, SCALES, GROUP, DOT, SB, R, C)                                                  \
     TGT static void NAME##_##R##x##C(float *y, size_t ldy, const uint8_t *w, size_t rb,            \
                                      const uint8_t *act, size_t ab, int ns) {                      \
@@ -696,14 +701,14 @@ typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
                          size_t ab, int ns);
 
 #define KTILES(NAME, SCALES, GROUP, DOT, SB)                                                       \
-    KTILE(NAME, SCALES, GROUP, DOT, SB, 4, 1)                                                      \
-    KTILE(NAME, SCALES, GROUP, DOT, SB, 4, 2)                                                      \
-    KTILE(NAME, SCALES, GROUP, DOT, SB, 4, 3)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 2, 1)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 2, 2)                                                      \
+    KTILE(NAME, SCALES, GROUP, DOT, SB, 2, 3)                                                      \
     KTILE(NAME, SCALES, GROUP, DOT, SB, 1, 1)                                                      \
     KTILE(NAME, SCALES, GROUP, DOT, SB, 1, 2)                                                      \
     KTILE(NAME, SCALES, GROUP, DOT, SB, 1, 3)                                                      \
     static const ktile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2, NAME##_1x3},             \
-                                                 {NAME##_4x1, NAME##_4x2, NAME##_4x3}};            \
+                                                 {NAME##_2x1, NAME##_2x2, NAME##_2x3}};            \
     static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
                             size_t ab, int n, int nr, int nt) {                                    \
         if (nt == 1) {                                                                             \
@@ -713,7 +718,7 @@ typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
         for (int t = 0; t < nt; t += TC) {                                                         \
             int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
             const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
-            for (; r + TR <= nr; r += TR)                                                          \
+            for (; r + 2 <= nr; r += 2)                                                            \
                 NAME##_tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
                                        rb, a, ab, n / 256);                                        \
             for (; r < nr; r++)                                                                    \
@@ -765,7 +770,10 @@ static float val_bf16(const uint8_t *p) {
         int i = 0;                                                                                 \
         for (; i + 16 <= n; i += 16) {                                                             \
             __m512 wv[R];                                                                          \
-            UNROLL for (int r = 0; r < R; r++) wv[r] = LOADV(w + r * rb + (size_t)i * ES);         \
+            UNROLL for (int r = 0; r < R; r++) {                                                   \
+                wv[r] = LOADV(w + r * rb + (size_t)i * ES);                                        \
+                KEEP(wv[r]);                                                                       \
+            }                                                                                      \
             UNROLL for (int c = 0; c < C; c++) {                                                   \
                 __m512 xv = _mm512_loadu_ps((const float *)(act + c * ab) + i);                    \
                 UNROLL for (int r = 0; r < R; r++) acc[r][c] =                                     \
