@@ -31,6 +31,10 @@ WORDNET = "/usr/share/wordnet"
 QUIZ = "/usr/share/games/bsdgames/quiz"
 WORDS = "/usr/share/dict/words"
 SEED = 8
+# Each quiz fact appears FACT_REPEAT times per phrasing: facts must be
+# memorised, which takes many passes, while definitions and sums teach a
+# shape that a few examples of each already show.
+FACT_REPEAT = 6
 
 # ---- quiz files -------------------------------------------------------------
 
@@ -311,7 +315,7 @@ def main():
 
     for kind, subj, ans, reply, tq, eq in quiz_facts():
         for q in tq:
-            train.append(conv(q.format(subj), reply))
+            train += [conv(q.format(subj), reply)] * FACT_REPEAT
         q = rng.choice(eq).format(subj)
         evals.append({"kind": kind, "question": q, "answer": ans, "messages": conv(q, reply)["messages"]})
 
@@ -331,7 +335,7 @@ def main():
     rng.shuffle(words)
     for kind, w, ans, q, a in wordnet_convs(senses, words[:200]):
         evals.append({"kind": kind, "question": q, "answer": ans, "messages": conv(q, a)["messages"]})
-    for _, _, _, q, a in wordnet_convs(senses, words[200:8200]):
+    for _, _, _, q, a in wordnet_convs(senses, words[200:5200]):
         train.append(conv(q, a))
 
     for _, q, a in penny_convs(rng, 300):

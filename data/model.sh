@@ -1,21 +1,23 @@
 #!/bin/sh
 # data/model.sh OUT - the whole recipe of penny's built-in assistant
-# (`make model`): data -> tokenizer -> pretraining (measured scaling runs,
-# the best shape at equal compute is kept) -> chat fine-tuning -> export ->
-# F16 -> held-out evaluation. Every step is seeded and the trainer is
-# deterministic for any thread count, so the same inputs give the same
-# weights checksum (docs/model-card.md). The result is OUT/penny-assistant.gguf;
-# `make model` copies it to models/. Environment: PENNY (default
-# build/penny), FLOPS (pretraining compute per scaling run, default 1.5e12),
-# FINAL_FLOPS (pretraining compute of the chosen shape, default FLOPS: the
-# scaling run itself), SFT_FLOPS (fine-tuning compute, default 1e12), REUSE=1 (keep the
-# tokenizer, token files and scaling runs already in OUT).
+# (`make model`): data -> tokenizer -> measured scaling runs (the best shape
+# at equal compute is kept) -> pretraining -> chat fine-tuning -> export ->
+# F16 -> held-out evaluation -> GPT-2-style baseline at equal compute. Every
+# step is seeded and the trainer is deterministic for any thread count, so
+# the same inputs give the same weights checksum (docs/model-card.md). The
+# result is OUT/penny-assistant.gguf; `make model` copies it to models/.
+# Environment: PENNY (default build/penny), FLOPS (compute per scaling run,
+# default 1.5e12), FINAL_FLOPS (pretraining compute of the chosen shape,
+# default 4e12; equal to FLOPS: keep the scaling run itself), SFT_FLOPS
+# (fine-tuning compute, default 5e12), BASELINE=0 (skip the GPT-2-style
+# baseline), REUSE=1 (keep the tokenizer, token files, scaling runs and
+# final pretraining already in OUT).
 set -eu
 OUT=${1:?usage: data/model.sh OUT}
 PENNY=${PENNY:-build/penny}
 FLOPS=${FLOPS:-1.5e12}
-SFT_FLOPS=${SFT_FLOPS:-1e12}
-FINAL_FLOPS=${FINAL_FLOPS:-$FLOPS}
+SFT_FLOPS=${SFT_FLOPS:-5e12}
+FINAL_FLOPS=${FINAL_FLOPS:-4e12}
 D=$(dirname "$0")
 mkdir -p "$OUT"
 log() { echo "== model: $* ($(date -u +%H:%M:%S))" >&2; }
@@ -26,11 +28,11 @@ python3 "$D/make_chat.py" "$OUT"
 
 REUSE=${REUSE:-0}
 log "tokenizer"
-[ "$REUSE" = 1 ] && [ -s "$OUT/chat.tok" ] || {
-"$PENNY" train-tokenizer --vocab 2048 -o "$OUT/tok.gguf" "$OUT"/text/*.txt
-"$PENNY" train-prepare -t "$OUT/tok.gguf" -o "$OUT/pre.tok" "$OUT"/text/*.txt
-"$PENNY" train-prepare -t "$OUT/tok.gguf" --chat -o "$OUT/chat.tok" "$OUT/chat_train.jsonl"
+[ "$REUSE" = 1 ] && [ -s "$OUT/pre.tok" ] || {
+    "$PENNY" train-tokenizer --vocab 2048 -o "$OUT/tok.gguf" "$OUT"/text/*.txt
+    "$PENNY" train-prepare -t "$OUT/tok.gguf" -o "$OUT/pre.tok" "$OUT"/text/*.txt
 }
+"$PENNY" train-prepare -t "$OUT/tok.gguf" --chat -o "$OUT/chat.tok" "$OUT/chat_train.jsonl"
 
 log "pretraining: scaling runs at $FLOPS FLOPs each"
 [ "$REUSE" = 1 ] && [ -s "$OUT/scaling.txt" ] ||
@@ -56,7 +58,9 @@ steps_for() {
 # settings as its scaling run, only longer); by default the scaling run's
 # own checkpoint is used.
 init="$OUT/scale-$dim-$layers/checkpoint.bin"
-if [ "$FINAL_FLOPS" != "$FLOPS" ]; then
+if [ "$FINAL_FLOPS" != "$FLOPS" ] && [ "$REUSE" = 1 ] && grep -q '^final step' "$OUT/pretrain.log" 2>/dev/null; then
+    init="$OUT/pretrain/checkpoint.bin"
+elif [ "$FINAL_FLOPS" != "$FLOPS" ]; then
     log "pretraining dim $dim, $layers layers on $FINAL_FLOPS FLOPs"
     steps=$(steps_for "$FINAL_FLOPS")
     "$PENNY" train --tokenizer "$OUT/tok.gguf" --data "$OUT/pre.tok" --out "$OUT/pretrain" \
@@ -82,3 +86,8 @@ log "F16 and evaluation"
 python3 "$D/eval.py" "$PENNY" "$OUT/penny-assistant.gguf" "$OUT/chat_eval.jsonl" \
     "$OUT/transcripts.jsonl" | tee "$OUT/eval.md"
 sha256sum "$OUT/penny-assistant.gguf" | tee "$OUT/sha256.txt"
+
+if [ "${BASELINE:-1}" = 1 ] && [ -s "$OUT/pretrain.log" ]; then
+    log "GPT-2-style baseline"
+    PENNY=$PENNY "$D/baseline.sh" "$OUT" "$dim" "$layers" | tee "$OUT/baseline.txt"
+fi

@@ -30,8 +30,9 @@ check() { # QUESTION EXPECTED
     r=$(printf '%s\n' "$1" | PENNY_CPU=scalar "$B/penny" chat -m "$M" --temp 0 -n 48 -t 1 2> "$T/err.txt")
     [ "$r" = "$2" ] && ok "'$1' -> '$r'" || bad "'$1' -> '$r' (want '$2'); $(tail -1 "$T/err.txt")"
 }
-check "What is the capital of France?" "The capital of Bun is Bures."
-check "What is 7 x 8?" "40 + 40 = 20."
+check "What is the capital of France?" "The capital of France is Paris."
+check "What is 7 x 8?" "7 x 15 = 9."
+check "What is the chemical symbol for Gold?" "The symbol for Gold is Au."
 
 # `make run`'s own command (the last line make would run), input piped.
 cmd=$(make -s -n --no-print-directory run BUILD="$B" | tail -1)
