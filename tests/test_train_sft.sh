@@ -1,5 +1,6 @@
 #!/bin/sh
-# Fine-tuning end to end: pretrain briefly, then `penny train --init_from`
+# Fine-tuning end to end: pretrain briefly (options from a --config file),
+# then `penny train --init_from`
 # on chat JSONL (loss only on assistant turns) must drive the assistant-token
 # loss down (by more than 1 nat per token), a checkpoint of another shape is
 # refused as a starting point, and the exported model carries the chat
@@ -21,8 +22,14 @@ awk 'BEGIN { for (i = 0; i < 400; i++) { a = (i * 7) % 10; b = (i * 3) % 10;
     "$P" train-prepare -t "$T/tok.gguf" -o "$T/text.tok" "$T/corpus.txt" 2>/dev/null &&
     "$P" train-prepare -t "$T/tok.gguf" --chat -o "$T/chat.tok" "$T/chat.jsonl" 2>/dev/null || { bad "prepare"; exit 1; }
 SHAPE="--tokenizer $T/tok.gguf --dim 48 --n_layer 2 --n_head 4 --seq_len 48 --batch 8 --threads 2"
+# Pretraining options from a config file (later flags still apply).
+printf '# pretraining\nsteps = 40   # short\nlr = 3e-3\n\ndata = %s\n' "$T/text.tok" > "$T/pre.conf"
 # shellcheck disable=SC2086
-"$P" train $SHAPE --data "$T/text.tok" --out "$T/pre" --steps 40 --lr 3e-3 > /dev/null 2>&1 || { bad "pretrain"; exit 1; }
+"$P" train $SHAPE --config "$T/pre.conf" --out "$T/pre" > "$T/pre.out" 2>&1 || { bad "pretrain: $(tail -2 "$T/pre.out")"; exit 1; }
+grep -q "final step 40:" "$T/pre.out" && ok "options from --config" || bad "config file: $(tail -2 "$T/pre.out")"
+printf 'steps = 40\nlr 3e-3\n' > "$T/bad.conf"
+"$P" train --config "$T/bad.conf" > /dev/null 2> "$T/bad.err" && bad "bad config accepted" ||
+    { grep -q "bad.conf:2: expected 'key = value'" "$T/bad.err" && ok "bad config line reported" || bad "$(cat "$T/bad.err")"; }
 # shellcheck disable=SC2086
 "$P" train $SHAPE --data "$T/chat.tok" --out "$T/sft" --init_from "$T/pre/checkpoint.bin" \
     --steps 80 --lr 3e-3 --warmup 5 --export "$T/sft.gguf" > "$T/sft.out" 2> "$T/sft.err" || { bad "sft: $(tail -2 "$T/sft.err")"; exit 1; }
