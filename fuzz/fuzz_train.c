@@ -22,6 +22,12 @@
 static char in_path[64], tok_path[64], out_path[64];
 static volatile float g_sink;
 
+static void cleanup(void) {
+    unlink(in_path);
+    unlink(tok_path);
+    unlink(out_path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     snprintf(in_path, sizeof in_path, "/tmp/penny_fuzz_train_%d.in", (int)getpid());
@@ -34,6 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     fclose(f);
     const char *files[1] = {in_path};
     if (tr_bpe_train(300, NULL, files, 1, tok_path, NULL, NULL) != PENNY_OK) abort();
+    atexit(cleanup);
     return 0;
 }
 
