@@ -19,12 +19,12 @@ VOCAB, SEQ, BATCH = 2048, 256, 8
 
 
 def flops_per_token(d, layers):
-    f = (8 * d // 3 + 15) // 16 * 16
+    f = (8 * d // 3 + 31) // 32 * 32  # the trainer rounds the MLP up to 32
     return 6 * (layers * (d * 3 * d + 3 * d * f + d * SEQ) + d * VOCAB)
 
 
 def params(d, layers):
-    f = (8 * d // 3 + 15) // 16 * 16
+    f = (8 * d // 3 + 31) // 32 * 32  # the trainer rounds the MLP up to 32
     return VOCAB * d + layers * (d * d + 2 * d * d // 2 + d * d + 3 * d * f + 2 * d) + d
 
 
