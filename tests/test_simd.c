@@ -15,6 +15,7 @@
  *    nearly exactly rounded dot.
  *  - op_matmul with this table on 1 and 2 threads: identical bytes, and
  *    within the same bound of the scalar table.
+ * tests/test_simd_neon.sh runs this file for AArch64 under qemu-user.
  * Shapes are awkward on purpose: n = 32, 64, 96, 4096, 11008 (96 is not a
  * multiple of the four-block groups; F32/F16/BF16 also 1, 8, 20, 100, 4100,
  * which leave a tail past the vector loop), row counts 1, 5, 13, 67 (not
@@ -40,6 +41,10 @@ static const uint32_t k_types[] = {TYPE_F32,  TYPE_F16,  TYPE_BF16, TYPE_Q8_0,
 static const int k_ns[] = {32, 64, 96, 4096, 11008};
 static const int k_ns_K[] = {256, 768, 4096, 11008}; /* K-quants: whole superblocks */
 #define N_NS (sizeof k_ns / sizeof k_ns[0])
+
+/* PENNY_TEST_QUICK set (emulated runs, e.g. NEON under qemu): rows longer
+ * than 1024 and T = 7 are left out. */
+static bool g_quick;
 
 static bool is_kquant(uint32_t t) { return t == TYPE_Q4_K || t == TYPE_Q5_K || t == TYPE_Q6_K; }
 
@@ -344,6 +349,7 @@ static void test_gemm(const kern_ops *k) {
             bool kq = is_kquant(k_types[ti]);
             if (kq && ni == N_NS - 1) continue;
             int n = kq ? k_ns_K[ni] : k_ns[ni], big = n > 1024;
+            if (g_quick && n > 1024) continue;
             for (size_t ri = 0; ri < 3; ri++)
                 for (size_t ki = 0; ki < 4; ki++)
                     if (!big || ki < 2 || ri == 2)
@@ -353,7 +359,7 @@ static void test_gemm(const kern_ops *k) {
     /* element types: lengths that leave a tail past the vector loop */
     static const int odd[] = {1, 8, 20, 100, 4100};
     for (size_t ti = 0; ti < 3; ti++)
-        for (size_t ni = 0; ni < 5; ni++)
+        for (size_t ni = 0; ni < (g_quick ? 4u : 5u); ni++)
             for (size_t ki = 0; ki < 4; ki++) test_gemm_shape(k, k_types[ti], odd[ni], 5, toks[ki]);
 }
 
@@ -400,8 +406,9 @@ static void test_matmul(const kern_ops *k, enum kern_isa isa, pool *p1, pool *p2
     static const int toks[] = {1, 2, 3, 7, 64};
     for (size_t ti = 0; ti < N_TYPES; ti++)
         for (size_t ki = 0; ki < 5; ki++) {
-            int n = toks[ki] == 64 ? 256 : 4096, nr = 67, T = toks[ki];
+            int n = toks[ki] == 64 ? 256 : g_quick ? 1024 : 4096, nr = 67, T = toks[ki];
             if (is_kquant(k_types[ti]) && T > 3) continue; /* slow scalar path */
+            if (g_quick && T > 3 && T < 64) continue;
             wmat m;
             wmat_alloc(&m, k_types[ti], n, nr);
             wmat_random(&m);
@@ -473,6 +480,7 @@ int main(void) {
         fprintf(stderr, "pool_new: %s\n", err.message);
         return 1;
     }
+    g_quick = getenv("PENNY_TEST_QUICK") != NULL;
     test_dispatch();
     test_prep_scalar();
     test_scalar_q8();
