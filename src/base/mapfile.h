@@ -16,9 +16,11 @@
  *                     4 idle minutes), so the first token after a pause is as
  *                     fast as any.
  *   MAPFILE_LOAD      read() into anonymous memory with MADV_HUGEPAGE (2 MiB
- *                     pages). Read speed measured no better here and loading
- *                     is 10-50x slower; kept for machines where it pays. Files
- *                     over half the available memory are mapped instead.
+ *                     pages). Reads 5-15% faster per CPU-second here, but loads
+ *                     10-50x slower and holds two copies until the page cache
+ *                     lets go; to be reconsidered when generation runs near
+ *                     the bandwidth limit. Files over half the available
+ *                     memory are mapped instead.
  *   MAPFILE_LAZY      plain mmap; untouched pages stay unmapped page cache,
  *                     which the page-out scheme evicts after about a minute.
  *
