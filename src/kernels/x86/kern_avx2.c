@@ -234,7 +234,7 @@ static void qgemm(const qtile_fn tiles[2][TC], float *y, size_t ldy, const uint8
     int nb = n / 32, ng = nb / 4, tail = nb % 4;
     for (int t = 0; t < nt; t += TC) {
         int c = nt - t < TC ? nt - t : TC, r = 0;
-        for (; r + TR <= nr; r += TR)
+        for (; nt > 1 && r + TR <= nr; r += TR) /* one token: one stream */
             tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, w + r * rb, rb, act + t * ab, ab, ng,
                             tail);
         for (; r < nr; r++)
@@ -438,7 +438,7 @@ typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
         for (int t = 0; t < nt; t += TC) {                                                         \
             int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
             const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
-            for (; r + TR <= nr; r += TR)                                                          \
+            for (; nt > 1 && r + TR <= nr; r += TR)                                                \
                 NAME##_tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
                                        rb, a, ab, n / 256);                                        \
             for (; r < nr; r++)                                                                    \
