@@ -801,7 +801,7 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
         for (int t = 0; t < nt; t += TC) {                                                         \
             int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
             const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
-            for (; r + TR <= nr; r += TR)                                                          \
+            for (; nt > 1 && r + TR <= nr; r += TR) /* one token: one stream */                    \
                 NAME##_tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
                                        rb, a, ab, n);                                              \
             for (; r < nr; r++)                                                                    \
