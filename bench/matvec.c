@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "base/pool.h"
@@ -51,29 +52,49 @@ static void *xmalloc(size_t n) {
     return p;
 }
 
+/* Large buffers (weights, the bandwidth test) come from anonymous memory
+ * with transparent huge pages requested, as bench/bw.c does, so that both
+ * sides of the ratio see the same TLB behaviour. */
+static void *big_alloc(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "matvec: cannot map %zu bytes\n", n);
+        exit(1);
+    }
+    madvise(p, n, MADV_HUGEPAGE);
+    return p;
+}
+
 /* ---- the read-bandwidth ceiling ---- */
 
+/* 64-byte vectors: the compiler uses whatever loads the target has. */
+typedef uint64_t lane8 __attribute__((vector_size(64)));
+
 typedef struct read_job {
-    const uint64_t *buf;
-    size_t n;
+    const unsigned char *buf;
+    size_t n; /* bytes, a multiple of 256 */
     uint64_t sums[64];
 } read_job;
 
-/* Thread ith sums its contiguous slice, eight independent lanes. */
+/* Thread ith sums its contiguous slice with four independent vectors. */
 static void read_slice(void *arg, int ith, int nth) {
     read_job *j = arg;
     long lo, hi;
-    pool_range((long)(j->n / 8), ith, nth, &lo, &hi);
-    uint64_t s[8] = {0};
-    for (long i = lo; i < hi; i++)
-        for (int k = 0; k < 8; k++) s[k] += j->buf[8 * i + k];
+    pool_range((long)(j->n / 256), ith, nth, &lo, &hi);
+    lane8 a = {0}, b = {0}, c = {0}, d = {0};
+    for (long i = lo; i < hi; i++) {
+        lane8 v[4];
+        memcpy(v, j->buf + 256 * (size_t)i, 256);
+        a += v[0], b += v[1], c += v[2], d += v[3];
+    }
+    lane8 s = a + b + c + d;
     j->sums[ith] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
 
 static double read_bandwidth(pool *p, size_t bytes, int reps) {
-    read_job j = {.n = bytes / 8};
-    uint64_t *buf = xmalloc(bytes);
-    for (size_t i = 0; i < j.n; i++) buf[i] = i;
+    read_job j = {.n = bytes};
+    unsigned char *buf = big_alloc(bytes);
+    for (size_t i = 0; i < bytes; i += 8) memcpy(buf + i, &i, 8);
     j.buf = buf;
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
@@ -82,7 +103,7 @@ static double read_bandwidth(pool *p, size_t bytes, int reps) {
         double dt = now_s() - t0;
         if (r > 0 && dt < best) best = dt;
     }
-    free(buf);
+    munmap(buf, bytes);
     return (double)bytes / best * 1e-9;
 }
 
@@ -103,16 +124,16 @@ static void case_init(mcase *c, uint32_t type, int n_out, int n_in, int T, size_
     c->rb = type_row_size(type, n_in);
     c->bytes = c->rb * n_out;
     c->copies = T > 8 ? 1 : (int)((mib << 20) / c->bytes + 1);
-    c->w = xmalloc(c->bytes * c->copies);
+    c->w = big_alloc(c->bytes * c->copies);
     float *row = xmalloc(sizeof(float) * n_in);
     srand(1);
     for (int o = 0; o < n_out; o++) {
-        for (int i = 0; i < n_in; i++) row[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (int i = 0; i < n_in; i++) row[i] = (float)((double)rand() / RAND_MAX - 0.5);
         tt->from_f32(row, c->w + (size_t)o * c->rb, n_in);
     }
     for (int k = 1; k < c->copies; k++) memcpy(c->w + k * c->bytes, c->w, c->bytes);
     c->x = xmalloc(sizeof(float) * n_in * T);
-    for (int i = 0; i < n_in * T; i++) c->x[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int i = 0; i < n_in * T; i++) c->x[i] = (float)((double)rand() / RAND_MAX - 0.5);
     c->y = xmalloc(sizeof(float) * n_out * T);
     c->ref = xmalloc(sizeof(float) * n_out * T);
     c->scratch = xmalloc(op_matmul_scratch(type, T, n_in) + 1);
@@ -120,7 +141,8 @@ static void case_init(mcase *c, uint32_t type, int n_out, int n_in, int T, size_
 }
 
 static void case_free(mcase *c) {
-    free(c->w), free(c->x), free(c->y), free(c->ref), free(c->scratch);
+    munmap(c->w, c->bytes * c->copies);
+    free(c->x), free(c->y), free(c->ref), free(c->scratch);
 }
 
 static void case_run(pool *p, mcase *c, int copy) {
@@ -164,9 +186,9 @@ static double case_time(pool *p, mcase *c, int reps) {
 
 static int parse_opts(int argc, char **argv, opts *o) {
     *o = (opts){.threads = 0, .T = 1, .reps = 5, .mib = 256, .isa = "all"};
-    o->types = "F32,F16,BF16,Q8_0,Q4_0";
+    o->types = "F32,F16,BF16,Q8_0,Q4_0,Q4_K,Q5_K,Q6_K";
     o->shapes = "4096x4096,11008x4096";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return 1;
         if (!strcmp(a, "-t"))
@@ -185,7 +207,6 @@ static int parse_opts(int argc, char **argv, opts *o) {
             o->shapes = v;
         else
             return 1;
-        i++;
     }
     return o->T < 1 || o->reps < 1 || o->mib < 1;
 }
