@@ -199,26 +199,6 @@ penny_token penny_sampler_sample(penny_sampler *s, const float *logits);
 void penny_sampler_accept(penny_sampler *s, penny_token t);
 void penny_sampler_reset(penny_sampler *s);
 
-/* ---- quantization: `penny quantize` ---- */
-
-typedef struct penny_quantize_event {
-    const char *tensor;   /* the tensor just written */
-    const char *type;     /* its type in the output, e.g. "Q6_K" */
-    int64_t index, count; /* tensors written so far (1-based) of count */
-    uint64_t done, total; /* bytes of input tensor data converted so far, of total */
-} penny_quantize_event;
-
-typedef void (*penny_quantize_progress)(void *user, const penny_quantize_event *ev);
-
-/* Writes the GGUF model `in` (F32, F16 or BF16 weights) to `out` with its
- * matrices converted to `type`: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K,
- * Q6_K (every matrix that type), or the mixes Q4_K_M, Q5_K_M. 1-D tensors
- * stay F32; metadata is copied. docs/quantize.md gives the rules. Uses one
- * thread per core; cb (may be NULL) is called after each tensor. out only
- * ever holds a complete file. */
-penny_status penny_quantize(const char *in, const char *out, const char *type,
-                            penny_quantize_progress cb, void *user, penny_error *err);
-
 /* ---- model store: `penny pull` from the Hugging Face Hub ---- */
 
 /* REF: hf.co/ORG/REPO[:QUANT], ORG/REPO[:QUANT] or ORG/REPO/FILE.gguf. The
@@ -285,6 +265,26 @@ penny_status penny_store_rm(penny_store *s, const char *ref, int *n_removed, pen
 /* For -m options: an existing file is used as is; anything else is resolved
  * as a REF in the default store. */
 penny_status penny_resolve_model(const char *arg, char *path_out, size_t cap, penny_error *err);
+
+/* ---- quantization: `penny quantize` ---- */
+
+typedef struct penny_quantize_event {
+    const char *tensor;   /* the tensor just written */
+    const char *type;     /* its type in the output, e.g. "Q6_K" */
+    int64_t index, count; /* tensors written so far (1-based) of count */
+    uint64_t done, total; /* bytes of input tensor data converted so far, of total */
+} penny_quantize_event;
+
+typedef void (*penny_quantize_progress)(void *user, const penny_quantize_event *ev);
+
+/* Writes the GGUF model `in` (F32, F16 or BF16 weights) to `out` with its
+ * matrices converted to `type`: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K,
+ * Q6_K (every matrix that type), or the mixes Q4_K_M, Q5_K_M. 1-D tensors
+ * stay F32; metadata is copied. docs/quantize.md gives the rules. Uses one
+ * thread per core; cb (may be NULL) is called after each tensor. out only
+ * ever holds a complete file. */
+penny_status penny_quantize(const char *in, const char *out, const char *type,
+                            penny_quantize_progress cb, void *user, penny_error *err);
 
 /* ---- training: `penny train-tokenizer`, `train-prepare`, `train`, `train-export`
  * (docs/training.md) ---- */
