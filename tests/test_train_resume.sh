@@ -59,6 +59,12 @@ done
 [ "$(checksum "$T/b.out")" = "$A" ] && ok "resumed after $kills kill(s): same checksum" ||
     bad "after $kills kills: checksum $(checksum "$T/b.out") != $A; $(tail -2 "$T/b.err")"
 cmp -s "$T/a/loss.csv" "$T/b/loss.csv" && ok "same loss curve (loss.csv)" || bad "loss curves differ"
+# Resuming a run that already finished (a kill can land after the last
+# checkpoint) reports the same end rather than printing nothing.
+# shellcheck disable=SC2086
+"$P" train $ARGS --out "$T/b" --ckpt_every 1 --threads 2 --resume 1 > "$T/b2.out" 2>"$T/b2.err"
+[ "$(checksum "$T/b2.out")" = "$A" ] && ok "resume of a finished run reports the same checksum" ||
+    bad "resume of a finished run: '$(checksum "$T/b2.out")' != $A; $(tail -2 "$T/b2.err")"
 [ "$kills" -ge 1 ] || bad "no run was killed (runs too fast for the test?)"
 
 # SIGTERM: stops with a checkpoint; resuming reaches the same weights.

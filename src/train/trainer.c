@@ -392,6 +392,37 @@ static penny_status finish(run *r, bool export, penny_error *err) {
     return rc;
 }
 
+/* A resumed run whose checkpoint is already at the last step: a kill may have
+ * landed after the final checkpoint but before the export, so finish again
+ * (it is idempotent) and report the end as a normal run would. */
+static penny_status report_finished(run *r, penny_train_progress_fn fn, void *user,
+                                    penny_error *err) {
+    const penny_train_config *o = r->o;
+    penny_train_progress p = {.rank = r->rank,
+                              .world = r->world,
+                              .n_steps = (long)o->steps,
+                              .step = (long)r->step,
+                              .done = true,
+                              .loss = NAN,
+                              .eval_loss = NAN,
+                              .eval_bpb = NAN};
+    if (r->n_hist > 0) {
+        const double *h = r->hist + (r->n_hist - 1) * TR_HIST_FIELDS;
+        p.loss = h[1], p.lr = h[2], p.grad_norm = h[3], p.eval_loss = h[4], p.eval_bpb = h[5];
+    }
+    if (r->rank == 0)
+        log_msg(LOG_INFO, "train: %s is already at the last step (%ld)", r->ckpt_path, p.step);
+    penny_status rc = finish(r, true, err);
+    if (rc) return rc;
+    p.checkpointed = true;
+    p.n_params = (long long)tr_model_n_params(r->model);
+    p.flops_per_token = tr_model_flops_per_token(r->model), p.bf16 = r->bf16;
+    p.weights_checksum =
+        tr_checksum(tr_model_params(r->model), tr_model_n_params(r->model) * sizeof(float));
+    if (fn) fn(&p, user);
+    return PENNY_OK;
+}
+
 static penny_status loop(run *r, penny_train_progress_fn fn, void *user, penny_error *err) {
     const penny_train_config *o = r->o;
     double peak = o->peak_gflops > 0 ? o->peak_gflops : tr_gemm_peak_gflops(r->pool, r->bf16);
@@ -399,6 +430,7 @@ static penny_status loop(run *r, penny_train_progress_fn fn, void *user, penny_e
     double tokens_per_step = (double)o->batch * o->accum * r->cfg.seq_len;
     long steps_here = 0;
     penny_status rc = PENNY_OK;
+    if (r->step >= (uint64_t)o->steps && o->steps > 0) return report_finished(r, fn, user, err);
     while (r->step < (uint64_t)o->steps && !rc) {
         penny_train_progress p = {.rank = r->rank, .world = r->world, .n_steps = (long)o->steps};
         double t0 = now();
