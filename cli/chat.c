@@ -26,7 +26,12 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <editline/readline.h>
+#include <histedit.h>
+#include <langinfo.h>
+#include <limits.h>
+#include <locale.h>
+#include <poll.h>
+#include <wchar.h>
 
 #include "cli.h"
 #include "serve/chatfmt.h"
@@ -55,6 +60,8 @@ typedef struct chat {
     bool tty_in, color; /* prompts and line editing; ANSI styles */
     bool show_think, verbose;
     int n_eval, n_reused; /* last turn: prompt tokens evaluated and reused */
+    EditLine *el;         /* line editor and history when tty_in */
+    History *hist;
 } chat;
 
 static volatile sig_atomic_t interrupted;
@@ -367,18 +374,43 @@ static bool command(chat *c, char *line) {
 
 /* ---- input ---- */
 
-/* The next input line without its newline (malloc'd), or NULL at the end. */
-static char *read_line(chat *c) {
-    if (c->tty_in) return readline("> ");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, stdin);
-    if (n < 0) {
-        free(line);
-        return NULL;
+/* libedit's own signal handling re-raises SIGINT and puts the terminal in
+ * cooked mode behind the editor's back, and its reader retries a read that
+ * a signal interrupted, so Ctrl-C at the prompt behaved differently from
+ * run to run. penny handles SIGINT itself (EL_SIGNAL off) and reads
+ * characters here: polling with a timeout means a Ctrl-C is seen even if it
+ * lands just before the read, and it ends el_gets as an error. */
+static int get_char(EditLine *el, wchar_t *wc) {
+    (void)el;
+    char buf[MB_LEN_MAX];
+    size_t n = 0;
+    for (;;) {
+        if (interrupted) {
+            errno = EINTR;
+            return -1;
+        }
+        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+        int r = poll(&pfd, 1, 100);
+        if (r < 0 && errno != EINTR) return -1;
+        if (r <= 0) continue;
+        ssize_t k = read(STDIN_FILENO, buf + n, 1);
+        if (k == 0) return 0;
+        if (k < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            return -1;
+        }
+        n++;
+        mbstate_t st = {0};
+        size_t used = mbrtowc(wc, buf, n, &st);
+        if (used == (size_t)-2 && n < sizeof buf) continue; /* the rest of a character */
+        if (used == (size_t)-1 || used == (size_t)-2) *wc = (unsigned char)buf[0];
+        return 1;
     }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
-    return line;
+}
+
+static char *prompt(EditLine *el) {
+    (void)el;
+    return "> ";
 }
 
 static void history_path(char *buf, size_t cap) {
@@ -386,13 +418,70 @@ static void history_path(char *buf, size_t cap) {
     snprintf(buf, cap, "%s/.penny_history", home && *home ? home : ".");
 }
 
+static bool editor_open(chat *c, const char *hist_file) {
+    HistEvent ev;
+    /* Multibyte input as the terminal sends it; terminals speak UTF-8 even
+     * where no locale is set, and libedit drops what the C locale cannot
+     * decode. */
+    setlocale(LC_CTYPE, "");
+    if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0) setlocale(LC_CTYPE, "C.UTF-8");
+    c->el = el_init("penny", stdin, stdout, stderr);
+    c->hist = history_init();
+    if (!c->el || !c->hist) return false;
+    history(c->hist, &ev, H_SETSIZE, 1000);
+    history(c->hist, &ev, H_SETUNIQUE, 1);
+    history(c->hist, &ev, H_LOAD, hist_file);
+    el_set(c->el, EL_EDITOR, "emacs");
+    el_set(c->el, EL_SIGNAL, 0);
+    el_set(c->el, EL_PROMPT, prompt);
+    el_set(c->el, EL_GETCFN, get_char);
+    el_set(c->el, EL_HIST, history, c->hist);
+    el_source(c->el, NULL); /* the user's ~/.editrc, as other libedit programs do */
+    return true;
+}
+
+static void editor_close(chat *c, const char *hist_file) {
+    HistEvent ev;
+    if (c->hist) {
+        history(c->hist, &ev, H_SAVE, hist_file);
+        history_end(c->hist);
+    }
+    if (c->el) el_end(c->el);
+    c->el = NULL, c->hist = NULL;
+}
+
+/* The next input line without its newline (malloc'd), or NULL at the end
+ * or, on a terminal, after Ctrl-C (interrupted is then set). */
+static char *read_line(chat *c) {
+    char *line = NULL;
+    ssize_t n;
+    if (c->tty_in) {
+        int count = 0;
+        const char *l = el_gets(c->el, &count);
+        if (!l || count <= 0) return NULL;
+        line = strdup(l);
+        n = line ? (ssize_t)strlen(line) : 0;
+    } else {
+        size_t cap = 0;
+        n = getline(&line, &cap, stdin);
+        if (n < 0) {
+            free(line);
+            return NULL;
+        }
+    }
+    while (line && n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    return line;
+}
+
 static int loop(chat *c) {
     char hist[4096];
     if (c->tty_in) {
         history_path(hist, sizeof hist);
-        using_history();
-        stifle_history(1000);
-        read_history(hist);
+        if (!editor_open(c, hist)) {
+            editor_close(c, hist);
+            fprintf(stderr, "penny chat: cannot start the line editor\n");
+            return 1;
+        }
         note(c, "penny chat with %s (%s) - /help for commands, Ctrl-D to quit",
              penny_model_desc(c->m), chatfmt_has_template(c->m) ? "its chat template" : "ChatML");
     }
@@ -403,13 +492,17 @@ static int loop(chat *c) {
         if (!line) {
             if (c->tty_in && interrupted) { /* Ctrl-C at the prompt: not a way out */
                 fputc('\n', stdout);
+                fflush(stdout);
                 continue;
             }
             break;
         }
         char *s = line + strspn(line, " \t");
         bool go = true;
-        if (c->tty_in && *s) add_history(s);
+        if (c->tty_in && *s) {
+            HistEvent ev;
+            history(c->hist, &ev, H_ENTER, s);
+        }
         if (*s == '/')
             go = command(c, s);
         else if (*s && turn(c, s))
@@ -418,7 +511,7 @@ static int loop(chat *c) {
         if (!go) break;
     }
     if (c->tty_in) {
-        write_history(hist);
+        editor_close(c, hist);
         fputc('\n', stdout);
     }
     return rc;

@@ -131,6 +131,16 @@ time.sleep(0.3)
 os.write(fd, b"/reset\r")
 check("Ctrl-C at the prompt keeps the program; /reset works", read_until(b"conversation cleared", 10))
 check("colours on a terminal", b"\x1b[2m" in out)
+out = b""
+os.write(fd, "/system Réponds en français\r".encode())  # UTF-8 typed at the prompt
+read_until(b"conversation cleared", 10)
+os.write(fd, b"/system\r")
+check("UTF-8 input at the prompt", read_until("system prompt: Réponds en français".encode(), 10))
+os.write(fd, b"\x03\x03")  # two quick Ctrl-Cs at the prompt: still running
+time.sleep(0.3)
+out = b""
+os.write(fd, b"/help\r")
+check("two Ctrl-Cs at the prompt keep the program", read_until(b"/reset", 10))
 os.write(fd, b"/exit\r")
 deadline = time.time() + 10
 while True:
