@@ -1,32 +1,36 @@
 #!/bin/sh
 # data/model.sh OUT - the whole recipe of penny's built-in assistant
-# (`make model`): data -> tokenizer -> measured scaling runs (the best shape
-# at equal compute is kept) -> pretraining -> chat fine-tuning -> export ->
-# F16 -> held-out evaluation -> GPT-2-style baseline at equal compute. Every
-# step is seeded and the trainer is deterministic for any thread count, so
-# the same inputs give the same weights checksum (docs/model-card.md). The
-# result is OUT/penny-assistant.gguf; `make model` copies it to models/.
-# Environment: PENNY (default build/penny), FLOPS (compute per scaling run,
-# default 1.5e12), FINAL_FLOPS (pretraining compute of the chosen shape,
-# default 4e12; equal to FLOPS: keep the scaling run itself), SFT_FLOPS
-# (fine-tuning compute, default 5e12), BASELINE=0 (skip the GPT-2-style
-# baseline), REUSE=1 (keep the tokenizer, token files, scaling runs and
-# final pretraining already in OUT).
+# (`make model`): data -> tokenizer -> isoFLOP scaling study (data/scaling.py)
+# -> the compute-optimal shape for FINAL_FLOPS (data/fit_scaling.py) ->
+# pretraining, with the GPT-2-style baseline at equal compute beside it ->
+# chat fine-tuning -> export -> F16 -> held-out evaluation. Every step is
+# seeded and the trainer is deterministic for any thread count, so the same
+# inputs give the same weights checksum (docs/model-card.md). The result is
+# OUT/penny-assistant.gguf; `make model` copies it to models/.
+# A stage whose log already ends with its final step is kept, so an
+# interrupted run resumes where it stopped; REUSE=1 also keeps the tokenizer
+# and token files. Budget (docs/model-card.md): about 1h50 on an idle 2-core
+# machine; run it under `nice -n 19` on a shared one.
+# Environment: PENNY (default build/penny), BUDGETS and SIZES (the study,
+# see data/scaling.py), FINAL_FLOPS (pretraining compute, default 8e13),
+# SFT_EPOCHS (passes over the chat tokens, default 4), BASELINE=0 (skip the
+# final GPT-2-style baseline).
 set -eu
 OUT=${1:?usage: data/model.sh OUT}
 PENNY=${PENNY:-build/penny}
-FLOPS=${FLOPS:-1.5e12}
-SFT_FLOPS=${SFT_FLOPS:-5e12}
-FINAL_FLOPS=${FINAL_FLOPS:-4e12}
+FINAL_FLOPS=${FINAL_FLOPS:-8e13}
+SFT_EPOCHS=${SFT_EPOCHS:-4}
+REUSE=${REUSE:-0}
 D=$(dirname "$0")
+export PENNY
 mkdir -p "$OUT"
 log() { echo "== model: $* ($(date -u +%H:%M:%S))" >&2; }
+done_log() { grep -q '^final step' "$1" 2>/dev/null; }
 
 log "data"
 [ -s "$OUT/text/brown.txt" ] || "$D/build.sh" "$OUT"
 python3 "$D/make_chat.py" "$OUT"
 
-REUSE=${REUSE:-0}
 log "tokenizer"
 [ "$REUSE" = 1 ] && [ -s "$OUT/pre.tok" ] || {
     "$PENNY" train-tokenizer --vocab 2048 -o "$OUT/tok.gguf" "$OUT"/text/*.txt
@@ -34,51 +38,50 @@ log "tokenizer"
 }
 "$PENNY" train-prepare -t "$OUT/tok.gguf" --chat -o "$OUT/chat.tok" "$OUT/chat_train.jsonl"
 
-log "pretraining: scaling runs at $FLOPS FLOPs each"
-[ "$REUSE" = 1 ] && [ -s "$OUT/scaling.txt" ] ||
-    PENNY=$PENNY FLOPS=$FLOPS "$D/scaling.sh" "$OUT" > "$OUT/scaling.txt"
-python3 "$D/fit_scaling.py" "$OUT" | tee "$OUT/scaling.md"
-# The shape with the lowest held-out bits per byte at equal compute.
-best=$(for f in "$OUT"/scale-*.log; do
-    printf '%s %s\n' "$(sed -n 's/^final step.*eval bpb \([0-9.]*\).*/\1/p' "$f")" "$f"
-done | sort -n | head -1 | sed 's/.*scale-\([0-9]*\)-\([0-9]*\)\.log/\1 \2/')
-set -- $best
-dim=$1 layers=$2
-log "best shape: dim $dim, $layers layers"
+log "isoFLOP scaling study"
+python3 "$D/scaling.py" "$OUT"
+python3 "$D/fit_scaling.py" "$OUT" "$FINAL_FLOPS" | tee "$OUT/scaling.md"
+set -- $(sed -n 's/^choice //p' "$OUT/scaling.md")
+dim=$1 layers=$2 steps=$3
+log "chosen: dim $dim, $layers layers, $steps steps"
 
-# Optimizer steps of 8 x 256 tokens that spend $1 FLOPs on the chosen shape.
-steps_for() {
-    awk -v d="$dim" -v l="$layers" -v c="$1" 'BEGIN {
-        f = int((8 * d / 3 + 15) / 16) * 16
-        fpt = 6 * (l * (d * (2 * d + d) + 3 * d * f + d * 256) + d * 2048)
-        printf "%d", c / (fpt * 8 * 256) + 0.5 }'
+# ARCH DIR STEPS KV THREADS [EXTRA...]: one pretraining run (the study's
+# settings, only longer), skipped when its log is finished.
+pretrain() {
+    a=$1 dir=$2 n=$3 kv=$4 th=$5
+    shift 5
+    done_log "$OUT/$dir.log" && return 0
+    "$PENNY" train --arch "$a" --tokenizer "$OUT/tok.gguf" --data "$OUT/pre.tok" \
+        --out "$OUT/$dir" --dim "$dim" --n_layer "$layers" --n_head 4 --n_kv_head "$kv" \
+        --seq_len 256 --batch 8 --steps "$n" --lr 3e-3 --eval_every $((n / 8)) \
+        --eval_batches 16 --ckpt_every 500 --resume 1 --seed 1 --threads "$th" "$@" \
+        > "$OUT/$dir.log" 2>&1
 }
-
-# The chosen shape trained again, from scratch, on FINAL_FLOPS (same
-# settings as its scaling run, only longer); by default the scaling run's
-# own checkpoint is used.
-init="$OUT/scale-$dim-$layers/checkpoint.bin"
-if [ "$FINAL_FLOPS" != "$FLOPS" ] && [ "$REUSE" = 1 ] && grep -q '^final step' "$OUT/pretrain.log" 2>/dev/null; then
-    init="$OUT/pretrain/checkpoint.bin"
-elif [ "$FINAL_FLOPS" != "$FLOPS" ]; then
-    log "pretraining dim $dim, $layers layers on $FINAL_FLOPS FLOPs"
-    steps=$(steps_for "$FINAL_FLOPS")
-    "$PENNY" train --tokenizer "$OUT/tok.gguf" --data "$OUT/pre.tok" --out "$OUT/pretrain" \
-        --dim "$dim" --n_layer "$layers" --n_head 4 --n_kv_head 2 --seq_len 256 --batch 8 \
-        --steps "$steps" --lr 3e-3 --eval_every $((steps / 8)) --eval_batches 16 \
-        --ckpt_every 0 --seed 1 > "$OUT/pretrain.log" 2>&1
-    grep -E '^(final|parameters|throughput)' "$OUT/pretrain.log" >&2
-    init="$OUT/pretrain/checkpoint.bin"
+if [ "${BASELINE:-1}" = 1 ]; then
+    bsteps=$(python3 -c "import sys; sys.path.insert(0, '$D'); import fit_scaling as f; \
+print(f.steps_for($FINAL_FLOPS, 'gpt2', $dim, $layers))")
+    log "pretraining ($steps steps) and GPT-2-style baseline ($bsteps steps), $FINAL_FLOPS FLOPs each"
+    pretrain llama pretrain "$steps" 2 1 & p1=$!
+    pretrain gpt2 baseline "$bsteps" 4 1 & p2=$!
+    wait $p1 && wait $p2
+else
+    log "pretraining ($steps steps, $FINAL_FLOPS FLOPs)"
+    pretrain llama pretrain "$steps" 2 2
 fi
+grep -E '^(final|parameters|throughput)' "$OUT/pretrain.log" >&2
 
-log "fine-tuning on $SFT_FLOPS FLOPs"
-steps=$(steps_for "$SFT_FLOPS")
-"$PENNY" train --tokenizer "$OUT/tok.gguf" --data "$OUT/chat.tok" --out "$OUT/sft" \
-    --init_from "$init" \
-    --dim "$dim" --n_layer "$layers" --n_head 4 --n_kv_head 2 --seq_len 256 --batch 8 \
-    --steps "$steps" --lr 2e-3 --warmup 10 --eval_every $((steps / 8)) --eval_batches 16 \
-    --ckpt_every 0 --seed 2 --export "$OUT/sft-f32.gguf" --name penny-assistant \
-    > "$OUT/sft.log" 2>&1
+# Fine-tuning: SFT_EPOCHS passes over the chat tokens (the u64 count at byte
+# 24 of the token file), 8 x 256 tokens a step.
+ntok=$(od -A n -t u8 -j 24 -N 8 "$OUT/chat.tok" | tr -d ' ')
+ssteps=$(awk -v e="$SFT_EPOCHS" -v n="$ntok" 'BEGIN { printf "%d", e * n / 2048 + 0.5 }')
+log "fine-tuning: $ssteps steps ($SFT_EPOCHS passes over $ntok chat tokens)"
+done_log "$OUT/sft.log" && [ -s "$OUT/sft-f32.gguf" ] ||
+    "$PENNY" train --tokenizer "$OUT/tok.gguf" --data "$OUT/chat.tok" --out "$OUT/sft" \
+        --init_from "$OUT/pretrain/checkpoint.bin" \
+        --dim "$dim" --n_layer "$layers" --n_head 4 --n_kv_head 2 --seq_len 256 --batch 8 \
+        --steps "$ssteps" --lr 2e-3 --warmup 10 --eval_every $((ssteps / 8)) --eval_batches 16 \
+        --ckpt_every 0 --seed 2 --threads 2 --export "$OUT/sft-f32.gguf" --name penny-assistant \
+        > "$OUT/sft.log" 2>&1
 grep -E '^(final|parameters|throughput)' "$OUT/sft.log" >&2
 
 log "F16 and evaluation"
@@ -86,8 +89,8 @@ log "F16 and evaluation"
 python3 "$D/eval.py" "$PENNY" "$OUT/penny-assistant.gguf" "$OUT/chat_eval.jsonl" \
     "$OUT/transcripts.jsonl" | tee "$OUT/eval.md"
 sha256sum "$OUT/penny-assistant.gguf" | tee "$OUT/sha256.txt"
-
-if [ "${BASELINE:-1}" = 1 ] && [ -s "$OUT/pretrain.log" ]; then
-    log "GPT-2-style baseline"
-    PENNY=$PENNY "$D/baseline.sh" "$OUT" "$dim" "$layers" | tee "$OUT/baseline.txt"
-fi
+if [ -s "$OUT/baseline.log" ]; then
+    grep -E '^final' "$OUT/pretrain.log" | sed 's/^/llama: /'
+    grep -E '^final' "$OUT/baseline.log" | sed 's/^/gpt2:  /'
+fi | tee "$OUT/baseline.txt"
+log "done"
