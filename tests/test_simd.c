@@ -18,8 +18,9 @@
  * tests/test_simd_neon.sh runs this file for AArch64 under qemu-user.
  * Shapes are awkward on purpose: n = 32, 64, 96, 4096, 11008 (96 is not a
  * multiple of the four-block groups; F32/F16/BF16 also 1, 8, 20, 100, 4100,
- * which leave a tail past the vector loop), row counts 1, 5, 13, 67 (not
- * multiples of the row tiles), T = 1, 2, 3, 7, 64.
+ * which leave a tail past the vector loop), row counts 1, 5, 13, 37, 67 (not
+ * multiples of the row tiles or of 16-row panels), T = 1, 2, 3, 7, 8, 16, 17, 21,
+ * 24, 64 (not multiples of the token groups either).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -309,7 +310,7 @@ static void compare_gemm(const kern_ops *k, const wmat *m, const float *x, int n
     float *want = xmalloc(sizeof(float) * ny), *got = xmalloc(sizeof(float) * ny);
     memset(got, 0xff, sizeof(float) * ny);
     kern_gemm(&kern_scalar, m->type)(want, m->nr, m->w, m->rb, act, ab, m->n, m->nr, nt);
-    kern_gemm(k, m->type)(got, m->nr, m->w, m->rb, act, ab, m->n, m->nr, nt);
+    kern_gemm_nt(k, m->type, nt)(got, m->nr, m->w, m->rb, act, ab, m->n, m->nr, nt);
     double *mag = exact ? NULL : xmalloc(sizeof(double) * ny);
     if (mag) magnitudes(mag, m, act, ab, nt);
     int bad = 0;
@@ -343,7 +344,8 @@ static void test_gemm_shape(const kern_ops *k, uint32_t type, int n, int nr, int
 
 static void test_gemm(const kern_ops *k) {
     static const int rows[] = {1, 5, 13};
-    static const int toks[] = {1, 2, 3, 7};
+    static const int toks[] = {1, 2, 3, 7, 8, 16, 21}; /* 21 = 16 + 4 + 1 token groups */
+    enum { NK = sizeof toks / sizeof toks[0] };
     for (size_t ti = 0; ti < N_TYPES; ti++)
         for (size_t ni = 0; ni < N_NS; ni++) {
             bool kq = is_kquant(k_types[ti]);
@@ -351,16 +353,18 @@ static void test_gemm(const kern_ops *k) {
             int n = kq ? k_ns_K[ni] : k_ns[ni], big = n > 1024;
             if (g_quick && n > 1024) continue;
             for (size_t ri = 0; ri < 3; ri++)
-                for (size_t ki = 0; ki < 4; ki++)
+                for (size_t ki = 0; ki < NK; ki++)
                     if (!big || ki < 2 || ri == 2)
                         test_gemm_shape(k, k_types[ti], n, rows[ri], toks[ki]);
             test_gemm_shape(k, k_types[ti], n, 13, big ? 9 : 64);
+            test_gemm_shape(k, k_types[ti], n, 37, big ? 17 : 24); /* panels of 16 rows + 5 */
         }
     /* element types: lengths that leave a tail past the vector loop */
     static const int odd[] = {1, 8, 20, 100, 4100};
     for (size_t ti = 0; ti < 3; ti++)
         for (size_t ni = 0; ni < (g_quick ? 4u : 5u); ni++)
-            for (size_t ki = 0; ki < 4; ki++) test_gemm_shape(k, k_types[ti], odd[ni], 5, toks[ki]);
+            for (size_t ki = 0; ki < NK; ki++)
+                test_gemm_shape(k, k_types[ti], odd[ni], 5, toks[ki]);
 }
 
 /* The scalar kernels that read Q8 activations against each type's own

@@ -101,3 +101,18 @@ kern_gemm_fn kern_gemm(const kern_ops *k, uint32_t type) {
     if (type >= TYPE_COUNT) return NULL;
     return k->gemm[type] ? k->gemm[type] : kern_scalar.gemm[type];
 }
+
+/* Table k's separate kernels for several tokens, if it has them. */
+static const kern_gemm_fn *multi_of(const kern_ops *k) {
+#if defined(__x86_64__)
+    if (k == &kern_avx512) return kern_gemm_avx512;
+#endif
+    (void)k;
+    return NULL;
+}
+
+kern_gemm_fn kern_gemm_nt(const kern_ops *k, uint32_t type, int nt) {
+    const kern_gemm_fn *m = multi_of(k);
+    if (nt >= 2 && m && type < TYPE_COUNT && m[type]) return m[type];
+    return kern_gemm(k, type);
+}

@@ -103,12 +103,18 @@ size_t kern_act_row_bytes(enum kern_act act, int n);
 /* The kernel for `type` in table k, falling back to scalar; NULL for a type
  * with no kernel anywhere (op_matmul then uses the type's reference dot). */
 kern_gemm_fn kern_gemm(const kern_ops *k, uint32_t type);
+/* The kernel for `type` in table k for a call with nt tokens: for nt >= 2
+ * the instruction set's multi-token kernel where it has one (gemm_*.c,
+ * panels of rows), else kern_gemm. */
+kern_gemm_fn kern_gemm_nt(const kern_ops *k, uint32_t type, int nt);
 
 /* The per-instruction-set tables (kern_scalar.c, x86/, arm/). */
 extern const kern_ops kern_scalar;
 #if defined(__x86_64__)
 extern const kern_ops kern_avx2;
 extern const kern_ops kern_avx512;
+/* x86/gemm_avx512.c: the AVX-512 kernels for nt >= 2 (NULL: kern_avx512's) */
+extern const kern_gemm_fn kern_gemm_avx512[TYPE_COUNT];
 #endif
 #if defined(__aarch64__)
 extern const kern_ops kern_neon;

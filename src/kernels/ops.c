@@ -82,12 +82,16 @@ static void dot_rows(const matmul_job *j, long lo, long hi) {
 static void matmul_rows(void *arg, int ith, int nth) {
     const matmul_job *j = arg;
     long lo, hi;
-    pool_range(j->n_out, ith, nth, &lo, &hi);
+    pool_range(j->T > 1 ? (j->n_out + 15) / 16 : j->n_out, ith, nth, &lo, &hi);
+    if (j->T > 1) { /* whole panels of 16 rows (the multi-token kernels' unit) */
+        lo *= 16;
+        hi = hi * 16 < j->n_out ? hi * 16 : j->n_out;
+    }
     if (!j->gemm) {
         dot_rows(j, lo, hi);
         return;
     }
-    long chunk = j->T == 1 ? hi - lo : (long)(MATMUL_CHUNK_BYTES / j->row_bytes);
+    long chunk = j->T == 1 ? hi - lo : (long)(MATMUL_CHUNK_BYTES / j->row_bytes) / 16 * 16;
     if (chunk < 16) chunk = 16;
     for (long r = lo; r < hi; r += chunk) {
         int nr = (int)(hi - r < chunk ? hi - r : chunk);
@@ -133,7 +137,7 @@ void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, s
                       X,           NULL,
                       row_bytes,   kern_act_row_bytes(act, n_in),
                       T,           n_in,
-                      n_out,       kern_gemm(k, type),
+                      n_out,       kern_gemm_nt(k, type, T),
                       tt->dot_f32, prep};
     if (!job.gemm) act = KERN_ACT_F32;
     void *own =
