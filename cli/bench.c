@@ -24,17 +24,18 @@ typedef struct bench_opts {
     const char *model;
     int n_prompt, n_gen, reps, n_threads, n_batch, json, warmup;
     uint64_t seed;
+    penny_kv_type kv_type;
 } bench_opts;
 
 typedef struct bench_result {
     double mean, sd, best, median;
 } bench_result;
 
-enum { O_JSON = 256, O_NO_WARMUP, O_SEED };
+enum { O_JSON = 256, O_NO_WARMUP, O_SEED, O_KV };
 
 static int bench_usage(void) {
     printf("usage: penny bench -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b BATCH]\n"
-           "                   [--json] [--no-warmup] [--seed S]\n"
+           "                   [--json] [--no-warmup] [--seed S] [--kv-type f16|f32|q8_0]\n"
            "  -p N   prompt test ppN: N random tokens in one batch (0: skip)\n"
            "  -n N   generation test tgN: N tokens one at a time (0: skip)\n"
            "  -r N   repetitions after the warm-up run (default 3)\n"
@@ -44,17 +45,12 @@ static int bench_usage(void) {
 }
 
 static int parse_bench(int argc, char **argv, bench_opts *o) {
-    static const struct option opts[] = {{"model", 1, 0, 'm'},
-                                         {"n-prompt", 1, 0, 'p'},
-                                         {"n-gen", 1, 0, 'n'},
-                                         {"reps", 1, 0, 'r'},
-                                         {"threads", 1, 0, 't'},
-                                         {"batch", 1, 0, 'b'},
-                                         {"json", 0, 0, O_JSON},
-                                         {"no-warmup", 0, 0, O_NO_WARMUP},
-                                         {"seed", 1, 0, O_SEED},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", 1, 0, 'm'},   {"n-prompt", 1, 0, 'p'},
+                                         {"n-gen", 1, 0, 'n'},   {"reps", 1, 0, 'r'},
+                                         {"threads", 1, 0, 't'}, {"batch", 1, 0, 'b'},
+                                         {"json", 0, 0, O_JSON}, {"no-warmup", 0, 0, O_NO_WARMUP},
+                                         {"seed", 1, 0, O_SEED}, {"kv-type", 1, 0, O_KV},
+                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "m:p:n:r:t:b:h", opts, NULL)) != -1) {
         switch (c) {
@@ -67,6 +63,7 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
         case O_JSON: o->json = 1; break;
         case O_NO_WARMUP: o->warmup = 0; break;
         case O_SEED: o->seed = (uint64_t)cli_num("--seed", optarg); break;
+        case O_KV: o->kv_type = cli_kv_type(optarg); break;
         case 'h': exit(bench_usage());
         default: return 2;
         }
@@ -229,8 +226,9 @@ static int bench_all(bench_run *b) {
     const bench_opts *o = b->o;
     char name[32];
     if (!o->json) {
-        printf("%s, %.2f GiB of tensors, %d threads, %d reps\n", penny_model_desc(b->m),
-               b->model_bytes / 1073741824.0, o->n_threads, o->reps);
+        printf("%s, %.2f GiB of tensors, %d threads, %d reps, KV cache %s\n",
+               penny_model_desc(b->m), b->model_bytes / 1073741824.0, o->n_threads, o->reps,
+               penny_kv_type_name(o->kv_type));
         printf("| test    |    tokens/s (mean ± sd)  |       best |     median |     peak RSS |\n"
                "| ------- | ------------------------ | ---------- | ---------- | ------------ |\n");
     }
@@ -260,6 +258,7 @@ int cmd_bench(int argc, char **argv) {
     penny_context_params cp = penny_context_default_params();
     cp.n_ctx = o.n_prompt + o.n_gen;
     cp.n_batch = o.n_batch;
+    cp.kv_type = o.kv_type;
     rc = 1;
     b.toks = malloc(sizeof *b.toks * (size_t)(o.n_prompt + 1));
     b.tps = malloc(sizeof *b.tps * (size_t)o.reps);

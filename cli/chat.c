@@ -527,7 +527,7 @@ typedef struct chat_opts {
     int max_tokens, seed_given;
 } chat_opts;
 
-enum { C_SYSTEM = 256, C_TEMP, C_TOPK, C_TOPP, C_MINP, C_RPEN, C_SEED, C_NOCOLOR, C_NOTHINK };
+enum { C_SYSTEM = 256, C_TEMP, C_TOPK, C_TOPP, C_MINP, C_RPEN, C_SEED, C_NOCOLOR, C_NOTHINK, C_KV };
 
 static int parse_chat(int argc, char **argv, chat_opts *o, bool *show_think) {
     static const struct option opts[] = {{"model", 1, 0, 'm'},
@@ -543,6 +543,7 @@ static int parse_chat(int argc, char **argv, chat_opts *o, bool *show_think) {
                                          {"seed", 1, 0, C_SEED},
                                          {"no-color", 0, 0, C_NOCOLOR},
                                          {"hide-think", 0, 0, C_NOTHINK},
+                                         {"kv-type", 1, 0, C_KV},
                                          {"verbose", 0, 0, 'v'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -565,12 +566,13 @@ static int parse_chat(int argc, char **argv, chat_opts *o, bool *show_think) {
             break;
         case C_NOCOLOR: o->no_color = 1; break;
         case C_NOTHINK: *show_think = false; break;
+        case C_KV: o->cp.kv_type = cli_kv_type(optarg); break;
         case 'v': o->verbose = 1; break;
         case 'h':
             printf("usage: penny chat [-m FILE (default " CHAT_BUILTIN_MODEL ")] [--system TEXT] "
                    "[-n N] [--ctx N] [--temp T] "
                    "[--top-k K]\n  [--top-p P] [--min-p P] [--repeat-penalty F] [--seed S] "
-                   "[--hide-think] [--no-color] [-v]\n%s\n",
+                   "[--hide-think] [--no-color] [--kv-type f16|f32|q8_0] [-v]\n%s\n",
                    CHAT_HELP);
             exit(0);
         default: return 2;

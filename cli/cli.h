@@ -31,5 +31,7 @@ double cli_now(void);
 /* Option values; invalid text exits with status 2 and a message. */
 double cli_num(const char *opt, const char *s);
 int cli_int(const char *opt, const char *s);
+/* --kv-type f16|f32|q8_0 */
+penny_kv_type cli_kv_type(const char *s);
 
 #endif

@@ -57,15 +57,17 @@ static void print_model(const char *path) {
     }
     int64_t total, active;
     penny_model_n_params(m, &total, &active);
-    size_t kv = penny_model_kv_bytes_per_token(m);
+    size_t kv = penny_model_kv_bytes_per_token(m, PENNY_KV_F16);
     char kvh[32];
     human_bytes(kv, kvh, sizeof kvh);
     printf("\nmodel: %s\nparameters: %lld total, %lld active per token (%.2f%%)\n",
            penny_model_desc(m), (long long)total, (long long)active,
            total ? 100.0 * (double)active / (double)total : 0.0);
-    printf("KV cache: %zu bytes per token (%s, F32)", kv, kvh);
+    printf("KV cache: %zu bytes per token (%s, F16; --kv-type f32: %zu, q8_0: %zu)", kv, kvh,
+           penny_model_kv_bytes_per_token(m, PENNY_KV_F32),
+           penny_model_kv_bytes_per_token(m, PENNY_KV_Q8_0));
     if (penny_model_set_mla_absorb(m, false)) {
-        size_t naive = penny_model_kv_bytes_per_token(m);
+        size_t naive = penny_model_kv_bytes_per_token(m, PENNY_KV_F16);
         printf("; latent attention: %.1fx smaller than per-head keys and values (%zu bytes)",
                (double)naive / (double)kv, naive);
     }

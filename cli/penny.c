@@ -33,6 +33,8 @@ static const char *USAGE =
     "      --seed S          random seed (default: random, printed with -v)\n"
     "      -c, --ctx N       context size (default: model's, at most 4096)\n"
     "      -b, --batch N     prompt tokens per forward pass (default 512)\n"
+    "      --kv-type T       KV cache type: f16 (default), f32, q8_0 (also chat, serve,\n"
+    "                        bench, perplexity)\n"
     "      -t, --threads N   threads (default: all cores)\n"
     "      --echo            print the prompt before the continuation\n"
     "      --special         parse special-token text (e.g. <s>) in the prompt\n"
@@ -98,6 +100,15 @@ int cli_int(const char *opt, const char *s) {
         exit(2);
     }
     return (int)v;
+}
+
+penny_kv_type cli_kv_type(const char *s) {
+    penny_kv_type t;
+    if (!penny_kv_type_parse(s, &t)) {
+        fprintf(stderr, "penny: option --kv-type: '%s' is not f16, f32 or q8_0\n", s);
+        exit(2);
+    }
+    return t;
 }
 
 int main(int argc, char **argv) {

@@ -25,6 +25,7 @@
 typedef struct ppl_opts {
     const char *model, *file;
     int n_ctx, n_batch, n_threads, n_chunks;
+    penny_kv_type kv_type;
 } ppl_opts;
 
 typedef struct ppl_sum {
@@ -36,14 +37,16 @@ static int ppl_usage(void) {
     printf("usage: penny perplexity -m FILE -f TEXT [--ctx 512] [-b N] [-t N] [--chunks N]\n"
            "  -c, --ctx N     tokens per chunk (default 512); the text needs 2 x N tokens\n"
            "  -b, --batch N   tokens per forward pass (default: N of --ctx)\n"
-           "  --chunks N      score at most N chunks\n");
+           "  --chunks N      score at most N chunks\n"
+           "  --kv-type T     KV cache type: f16 (default), f32, q8_0\n");
     return 0;
 }
 
 static int parse_ppl(int argc, char **argv, ppl_opts *o) {
     static const struct option opts[] = {
-        {"model", 1, 0, 'm'},   {"file", 1, 0, 'f'},   {"ctx", 1, 0, 'c'},  {"batch", 1, 0, 'b'},
-        {"threads", 1, 0, 't'}, {"chunks", 1, 0, 256}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"model", 1, 0, 'm'}, {"file", 1, 0, 'f'},    {"ctx", 1, 0, 'c'},
+        {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"chunks", 1, 0, 256},
+        {"help", 0, 0, 'h'},  {"kv-type", 1, 0, 257}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "m:f:c:b:t:h", opts, NULL)) != -1) {
         switch (c) {
@@ -53,6 +56,7 @@ static int parse_ppl(int argc, char **argv, ppl_opts *o) {
         case 'b': o->n_batch = cli_int("-b", optarg); break;
         case 't': o->n_threads = cli_int("-t", optarg); break;
         case 256: o->n_chunks = cli_int("--chunks", optarg); break;
+        case 257: o->kv_type = cli_kv_type(optarg); break;
         case 'h': exit(ppl_usage());
         default: return 2;
         }
@@ -163,6 +167,7 @@ static int run_ppl(const ppl_opts *o, penny_model *m, penny_token *toks, int n_t
     penny_context_params cp = penny_context_default_params();
     cp.n_ctx = o->n_ctx;
     cp.n_batch = o->n_batch ? o->n_batch : o->n_ctx;
+    cp.kv_type = o->kv_type;
     if (penny_context_new(m, &cp, &c, &err)) return cli_fail(o->model, &err);
     fprintf(stderr, "perplexity: %d tokens, %d chunks of %d, batch %d\n", n_tok, n_chunk, o->n_ctx,
             cp.n_batch);

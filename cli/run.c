@@ -21,7 +21,7 @@ typedef struct run_opts {
 } run_opts;
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_RPEN, O_PPEN, O_FPEN, O_RLAST, O_SEED, O_ECHO,
-       O_SPECIAL };
+       O_SPECIAL, O_KV };
 
 static int parse_run(int argc, char **argv, run_opts *o) {
     static const struct option opts[] = {
@@ -32,6 +32,7 @@ static int parse_run(int argc, char **argv, run_opts *o) {
         {"presence-penalty", 1, 0, O_PPEN}, {"frequency-penalty", 1, 0, O_FPEN},
         {"repeat-last-n", 1, 0, O_RLAST},   {"seed", 1, 0, O_SEED},
         {"echo", 0, 0, O_ECHO},    {"special", 0, 0, O_SPECIAL}, {"verbose", 0, 0, 'v'},
+        {"kv-type", 1, 0, O_KV},
         {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "m:p:n:t:c:b:vh", opts, NULL)) != -1) {
@@ -56,6 +57,7 @@ static int parse_run(int argc, char **argv, run_opts *o) {
             break;
         case O_ECHO: o->echo = 1; break;
         case O_SPECIAL: o->special = 1; break;
+        case O_KV: o->cp.kv_type = cli_kv_type(optarg); break;
         case 'v': o->verbose = 1; break;
         case 'h': printf("usage: penny run -m FILE -p TEXT [options] (see penny --help)\n"); exit(0);
         default: return 2;

@@ -29,6 +29,7 @@ static const char *SERVE_USAGE =
     "  --api-key KEY      require 'Authorization: Bearer KEY' (default: $PENNY_API_KEY)\n"
     "  --parallel N       requests generated at once (default 4)\n"
     "  -c, --ctx N        context tokens per request slot (default: model's, at most 4096)\n"
+    "  --kv-type T        KV cache type of each slot: f16 (default), f32, q8_0\n"
     "  --chunk N          prompt tokens evaluated per step beside running streams (default 64)\n"
     "  --queue N          requests waiting for a slot before 503 (default 64)\n"
     "  --max-body BYTES   largest request body (default 4194304)\n"
@@ -36,17 +37,16 @@ static const char *SERVE_USAGE =
     "  -t, --threads N    threads (default: all cores)\n"
     "  -v, --verbose      log requests and server events to stderr\n";
 
-enum { O_HOST = 256, O_PORT, O_KEY, O_PAR, O_CHUNK, O_QUEUE, O_BODY, O_ALIAS };
+enum { O_HOST = 256, O_PORT, O_KEY, O_PAR, O_CHUNK, O_QUEUE, O_BODY, O_ALIAS, O_KV };
 
 static int parse_serve(int argc, char **argv, serve_opts *o, const char **model, int *threads,
                        int *verbose) {
-    static const struct option opts[] = {{"model", 1, 0, 'm'},       {"host", 1, 0, O_HOST},
-                                         {"port", 1, 0, O_PORT},     {"api-key", 1, 0, O_KEY},
-                                         {"parallel", 1, 0, O_PAR},  {"ctx", 1, 0, 'c'},
-                                         {"chunk", 1, 0, O_CHUNK},   {"queue", 1, 0, O_QUEUE},
-                                         {"max-body", 1, 0, O_BODY}, {"alias", 1, 0, O_ALIAS},
-                                         {"threads", 1, 0, 't'},     {"verbose", 0, 0, 'v'},
-                                         {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'},     {"host", 1, 0, O_HOST},    {"port", 1, 0, O_PORT},
+        {"api-key", 1, 0, O_KEY}, {"parallel", 1, 0, O_PAR}, {"ctx", 1, 0, 'c'},
+        {"chunk", 1, 0, O_CHUNK}, {"queue", 1, 0, O_QUEUE},  {"max-body", 1, 0, O_BODY},
+        {"alias", 1, 0, O_ALIAS}, {"threads", 1, 0, 't'},    {"verbose", 0, 0, 'v'},
+        {"help", 0, 0, 'h'},      {"kv-type", 1, 0, O_KV},   {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "m:c:t:vh", opts, NULL)) != -1) {
         switch (c) {
@@ -60,6 +60,7 @@ static int parse_serve(int argc, char **argv, serve_opts *o, const char **model,
         case O_QUEUE: o->max_queue = cli_int("--queue", optarg); break;
         case O_BODY: o->max_body = (size_t)cli_int("--max-body", optarg); break;
         case O_ALIAS: o->model_id = optarg; break;
+        case O_KV: o->kv_type = cli_kv_type(optarg); break;
         case 't': *threads = cli_int("--threads", optarg); break;
         case 'v': *verbose = 1; break;
         case 'h': fputs(SERVE_USAGE, stdout); exit(0);
@@ -99,8 +100,14 @@ int cmd_serve(int argc, char **argv) {
         return cli_fail("serve", &err);
     }
     bool v6 = strchr(o.host, ':') != NULL; /* an IPv6 address goes in brackets */
-    fprintf(stderr, "penny: serving %s (%s) on http://%s%s%s:%d/ with %d slots%s\n", model,
-            penny_model_desc(m), v6 ? "[" : "", o.host, v6 ? "]" : "", serve_port(s), o.n_parallel,
+    int n_ctx = o.n_ctx > 0 ? o.n_ctx : penny_model_n_ctx_train(m);
+    if (o.n_ctx <= 0 && n_ctx > 4096) n_ctx = 4096;
+    double kv_mib =
+        (double)penny_model_kv_bytes_per_token(m, o.kv_type) * n_ctx * o.n_parallel / 1048576.0;
+    fprintf(stderr,
+            "penny: serving %s (%s) on http://%s%s%s:%d/ with %d slots (KV cache %s, %.1f MiB)%s\n",
+            model, penny_model_desc(m), v6 ? "[" : "", o.host, v6 ? "]" : "", serve_port(s),
+            o.n_parallel, penny_kv_type_name(o.kv_type), kv_mib,
             o.api_key && o.api_key[0] ? ", API key required" : "");
     int sig = 0;
     sigwait(&sigs, &sig);

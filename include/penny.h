@@ -93,8 +93,17 @@ const char *penny_model_desc(const penny_model *m);
  * one token uses (mixture-of-experts models run only expert_used_count of
  * their routed experts per layer). Either pointer may be NULL. */
 void penny_model_n_params(const penny_model *m, int64_t *total, int64_t *active);
-/* KV-cache bytes per token, all layers together, of contexts made now. */
-size_t penny_model_kv_bytes_per_token(const penny_model *m);
+/* Element type of a context's KV cache. F16 (the default, as llama.cpp)
+ * halves F32's memory; Q8_0 stores each head's vector in GGUF Q8_0 blocks
+ * of 32 (34 bytes, the last block zero-padded), about a quarter of F32. */
+typedef enum penny_kv_type { PENNY_KV_F16 = 0, PENNY_KV_F32 = 1, PENNY_KV_Q8_0 = 2 } penny_kv_type;
+/* "f16", "f32", "q8_0" (any case) -> *out; false, *out unchanged, otherwise. */
+bool penny_kv_type_parse(const char *name, penny_kv_type *out);
+const char *penny_kv_type_name(penny_kv_type t); /* "F16", "F32", "Q8_0" */
+
+/* KV-cache bytes per token, all layers together, of contexts made now with
+ * a cache of type t. */
+size_t penny_model_kv_bytes_per_token(const penny_model *m, penny_kv_type t);
 /* Models with multi-head latent attention (deepseek2): absorb = true (the
  * default) caches only the compressed latent and the shared rope key per
  * token and layer; false expands per-head keys and values like multi-head
@@ -130,8 +139,9 @@ const char *penny_detok_flush(penny_detok *d);
 typedef struct penny_context penny_context;
 
 typedef struct penny_context_params {
-    int n_ctx;   /* 0: the model's training context, capped at 4096 */
-    int n_batch; /* tokens per forward pass for prompts; 0: 512 */
+    int n_ctx;             /* 0: the model's training context, capped at 4096 */
+    int n_batch;           /* tokens per forward pass for prompts; 0: 512 */
+    penny_kv_type kv_type; /* element type of the KV cache; 0: PENNY_KV_F16 */
 } penny_context_params;
 
 penny_context_params penny_context_default_params(void);

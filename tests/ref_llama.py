@@ -9,6 +9,12 @@ with a causal mask. Usable as a module (LlamaRef) or a command line:
 
     ref_llama.py MODEL.gguf --ids 1,2,3 [--out logits.f64] [--greedy N] [--exact-act]
 
+KV cache: penny stores keys and values in its cache type before attending
+(F16 by default; the tests run F32 too). kv="f16" rounds k and v (after
+rope) to IEEE half precision, round to nearest even; kv="q8_0" rounds each
+head's vector in GGUF Q8_0 blocks of 32 (quantize_kv_q8_0); kv="f32" (the
+default here) leaves them exact.
+
 Activation quantization: penny multiplies quantized weights (Q8_0, Q4_0 and
 the K-quants) by the activations rounded to 8-bit blocks
 (src/kernels/dispatch.h), so by default
@@ -138,6 +144,60 @@ def quantize_act_q8(x, flip=(), ties=None):
     return (d.astype(np.float64) * q).reshape(x32.shape)
 
 
+def quantize_kv_q8_0(x, flip=(), ties=None):
+    """x (T, heads, dim) as penny's Q8_0 KV cache holds it: each head's
+    vector, zero-padded to a multiple of 32, in blocks of 32 of the GGUF
+    Q8_0 formula in float32 - d = max|x| / 127, q = x * (1/d) rounded half
+    away from zero - with d stored as float16. Returns f16(d) * q in float64.
+    Ties and flips as in quantize_act_q8 (indices into the padded array)."""
+    T, H, dim = x.shape
+    pad = -dim % 32
+    xp = np.concatenate([np.asarray(x, dtype=np.float32),
+                         np.zeros((T, H, pad), dtype=np.float32)], axis=2)
+    b = xp.reshape(-1, 32)
+    d = np.abs(b).max(axis=1, keepdims=True) / np.float32(127)
+    safe = np.where(d != 0, d, np.float32(1))
+    inv = np.where(d != 0, np.float32(1) / safe, np.float32(0)).astype(np.float32)
+    v = (b * inv).astype(np.float64).reshape(-1)
+    a = np.abs(v)
+    r = np.floor(a + 0.5)
+    if ties is not None:
+        gap = np.abs(a - np.floor(a) - 0.5)
+        ties.extend((int(i), float(gap[i])) for i in np.flatnonzero(gap < TIE_TOL))
+    f = np.asarray(list(flip), dtype=np.int64)
+    r[f] = np.where(r[f] > a[f], r[f] - 1, r[f] + 1)
+    q = np.clip(np.sign(v) * r, -127, 127).reshape(b.shape)
+    d16 = d.astype(np.float16).astype(np.float64)
+    return (d16 * q).reshape(xp.shape)[:, :, :dim]
+
+
+F16_TIE_REL = 1e-6  # |x - midpoint| / |x| below which a half rounding is a tie
+
+
+def round_kv_f16(x, flip=(), ties=None):
+    """x rounded to IEEE half (nearest even), as penny's F16 cache stores it.
+
+    Ties: penny rounds its float32 value, which differs from this float64 one
+    in the last bits, so where x lies within F16_TIE_REL (relative) of the
+    midpoint between two halves penny may round to the other one: `ties`
+    receives (flat index, distance from the midpoint in ulps) of those,
+    and `flip` names flat indices to round the other way."""
+    x = np.asarray(x, dtype=np.float64)
+    h = x.astype(np.float32).astype(np.float16)
+    up = np.where(x > h.astype(np.float64), np.float16(np.inf), np.float16(-np.inf))
+    other = np.nextafter(h, up.astype(np.float16))
+    hf, of = h.astype(np.float64).reshape(-1), other.astype(np.float64).reshape(-1)
+    xf = x.reshape(-1)
+    if ties is not None:
+        dist = np.abs(xf - (hf + of) / 2)
+        near = np.flatnonzero(dist <= F16_TIE_REL * np.abs(xf))
+        ties.extend((int(i), float(dist[i] / abs(of[i] - hf[i]))) for i in near)
+    out = hf.copy()
+    f = np.asarray(list(flip), dtype=np.int64)
+    out[f] = of[f]
+    return out.reshape(x.shape)
+
+
 def silu(x):
     return x / (1.0 + np.exp(-x))
 
@@ -145,9 +205,9 @@ def silu(x):
 class LlamaRef:
     """Weights of a Llama GGUF in float64 and a forward pass over token ids."""
 
-    def __init__(self, path, neox=False, act_q8=ACT_Q8_TYPES):
+    def __init__(self, path, neox=False, act_q8=ACT_Q8_TYPES, kv="f32"):
         g = pygguf.GGUFFile(path)
-        self.gguf, self.hp, self.neox = g, Hparams(g), neox
+        self.gguf, self.hp, self.neox, self.kv = g, Hparams(g), neox, kv
         self.act_q8 = tuple(act_q8)  # weight types whose matmul inputs are Q8-rounded
         self.embd = g.tensor("token_embd.weight")  # (vocab, dim)
         self.out_norm = g.tensor("output_norm.weight")
@@ -179,6 +239,26 @@ class LlamaRef:
             self._ties.append((site, i, t, gap, f"{what}, token {t} (|x/d - (k+1/2)| = {gap:.1e})"))
         return xq
 
+    def _cache(self, x, what):
+        """x (T, heads, dim) as the KV cache returns it (see quantize_kv_q8_0)."""
+        if self.kv not in ("f16", "q8_0"):
+            return x
+        site = self._site
+        self._site += 1
+        found = [] if self._ties is not None else None
+        flip = [i for s, i in self._flips if s == site]
+        if self.kv == "f16":
+            xq, row = round_kv_f16(x, flip, found), x.shape[1] * x.shape[2]
+            unit = "ulps from the midpoint"
+        else:
+            xq = quantize_kv_q8_0(x, flip, found)
+            row = x.shape[1] * (x.shape[2] + -x.shape[2] % 32)
+            unit = "|x/d - (k+1/2)|"
+        for i, gap in found or ():
+            t = i // row
+            self._ties.append((site, i, t, gap, f"{what}, token {t} ({unit} {gap:.1e})"))
+        return xq
+
     def _inputs(self, x, Q, names, what):
         """{name: the input x or its Q8 rounding, as weight `name` reads it}."""
         xq = self._act(x, what) if Q & set(names) else None
@@ -192,6 +272,7 @@ class LlamaRef:
         k = (inp["attn_k"] @ L["attn_k"].T).reshape(T, hp.n_kv, hp.head_dim)
         v = (inp["attn_v"] @ L["attn_v"].T).reshape(T, hp.n_kv, hp.v_dim)
         q, k = rope(q, ang, self.neox), rope(k, ang, self.neox)
+        k, v = self._cache(k, f"layer {il} cached key"), self._cache(v, f"layer {il} cached value")
         att = self._inputs(attention(q, k, v), Q, ("attn_output",), f"layer {il} attention output")
         return x + att["attn_output"] @ L["attn_output"].T
 

@@ -27,9 +27,14 @@ runs also use PENNY_CPU=scalar and one thread. Two models force the routing
 (a selection bias) and fill every other expert with NaN: finite logits that
 match the reference show those experts are never used.
 
+Every run uses an F32 KV cache (--kv-type f32), which the references model
+exactly (tests/test_forward_ref.py covers the F16 and Q8_0 caches).
+
 Then: `penny info` reports parameters (total / active, checked against the
-file's tensors) and KV bytes per token, which for deepseek2 must equal
-(kv_lora_rank + rope dims) x layers x 4; and files with missing or
+file's tensors) and KV bytes per token for the default F16 cache and for
+F32 and Q8_0, which for deepseek2 must equal (kv_lora_rank + rope dims) x
+layers x 2 (F16), x 4 (F32), and ceil((kv_lora_rank + rope dims) / 32) x
+34 x layers (Q8_0: one row of 32-element blocks); and files with missing or
 inconsistent keys or tensors are refused with a message naming them.
 Exits non-zero on any failure.
 """
@@ -139,7 +144,7 @@ def penny_logits(model, ids, n_vocab, tmp, extra):
     out = os.path.join(tmp, "logits.f32")
     env = dict(os.environ)
     env.update(e.split("=", 1) for e in extra if "=" in e)
-    flags = [e for e in extra if "=" not in e]
+    flags = [e for e in extra if "=" not in e] + ["--kv-type", "f32"]
     r = subprocess.run([tool("tool_logits"), model, out, "--ids", ",".join(map(str, ids))] + flags,
                        capture_output=True, text=True, env=env)
     if r.returncode != 0:
@@ -234,10 +239,11 @@ def test_case(i, label, flags, runs, tmp):
 def info_facts(model):
     out = run([os.path.join(build_dir(), "penny"), "info", model])
     p = re.search(r"^parameters: (\d+) total, (\d+) active", out, re.M)
-    kv = re.search(r"^KV cache: (\d+) bytes per token", out, re.M)
+    kv = re.search(r"^KV cache: (\d+) bytes per token .*F16; --kv-type f32: (\d+), q8_0: (\d+)",
+                   out, re.M)
     if not p or not kv:
         raise RuntimeError("penny info shows no parameters / KV cache lines")
-    return int(p.group(1)), int(p.group(2)), int(kv.group(1))
+    return int(p.group(1)), int(p.group(2)), tuple(int(kv.group(i)) for i in (1, 2, 3))
 
 
 def expected_params(model):
@@ -269,17 +275,21 @@ def test_facts(tmp):
             continue
         g = pygguf.GGUFFile(model)
         key = lambda k: int(g.get(f"{arch}.{k}"))
-        if arch == "deepseek2":  # latent + shared rope key, per layer, float32
-            want_kv = (key("attention.kv_lora_rank") + key("rope.dimension_count")) * key("block_count") * 4
+        q8 = lambda n: -(-n // 32) * 34  # one vector in Q8_0 blocks, the last one padded
+        if arch == "deepseek2":  # latent + shared rope key, per layer: (F16, F32, Q8_0)
+            row = key("attention.kv_lora_rank") + key("rope.dimension_count")
+            want_kv = tuple(x * key("block_count") for x in (row * 2, row * 4, q8(row)))
         else:  # keys and values of every KV head
-            want_kv = (key("attention.head_count_kv") * (key("attention.key_length") + key("attention.value_length"))
-                       * key("block_count") * 4)
+            hk, kl, vl = (key("attention.head_count_kv"), key("attention.key_length"),
+                          key("attention.value_length"))
+            want_kv = tuple(hk * x * key("block_count")
+                            for x in ((kl + vl) * 2, (kl + vl) * 4, q8(kl) + q8(vl)))
         want = expected_params(model)
         ok = (total, active) == want and kv == want_kv and (active < total) == (arch != "qwen2")
         if not ok:
             failures.append(f"info {arch}")
         print(f"{'ok  ' if ok else 'FAIL'} info {arch}: {total} params, {active} active "
-              f"(want {want}), KV {kv} B/token (want {want_kv})")
+              f"(want {want}), KV F16/F32/Q8_0 {kv} B/token (want {want_kv})")
 
 
 # ---- malformed files ----

@@ -76,9 +76,10 @@ assert abs(float(m.group(2)) - 0.46631) <= 1e-3 * 0.46631 + 1e-5, m.group(0)
 EOF
 then ok "perplexity equals llama-perplexity's"; else bad "perplexity: $(cat "$T/ppl.txt" "$T/ppl.err")"; fi
 
-# small batches and --chunks give the same running values
+# small batches and --chunks give the same running values (F16 cache: 2.8171, 2.8356;
+# F32: 2.815x, 2.834x)
 "$P" perplexity -m "$STORIES" -f "$T/story.txt" --ctx 64 -b 7 --chunks 2 -t 1 > "$T/ppl2.txt" 2>/dev/null
-grep -q '^\[1\]2.81[56][0-9],\[2\]2.83[45][0-9],$' "$T/ppl2.txt" && ok "perplexity -b 7 --chunks 2" ||
+grep -q '^\[1\]2.81[5-7][0-9],\[2\]2.83[4-6][0-9],$' "$T/ppl2.txt" && ok "perplexity -b 7 --chunks 2" ||
     bad "perplexity -b 7 --chunks 2: $(cat "$T/ppl2.txt")"
 
 # a text shorter than two contexts is refused with the count

@@ -20,6 +20,19 @@ dimension other than dim/heads, MHA and MQA; (3) K-quants: an F32 random
 model with dim 256 quantized by `penny quantize` to Q4_K, Q5_K, Q6_K and the
 Q4_K_M mix, each also with PENNY_CPU=scalar.
 
+KV cache: every case above runs with --kv-type f32 (the reference keeps
+keys and values exact). (4) The cache types: F16 (penny's default) and
+Q8_0 caches against a reference that rounds the cached keys and values the
+same way (ref_llama kv="f16": round to nearest even half; kv="q8_0": GGUF
+Q8_0 blocks of 32 per head, see ref_llama.quantize_kv_q8_0), on stories260K,
+llama-2-tiny-random and random models (GQA, MHA, head_dim 32, several
+batches, PENNY_CPU=scalar and avx2, one thread); the tolerance stays 1e-4.
+The cache has rounding ties too - a Q8_0 element within 1e-4 of k + 1/2 in
+units of its block's d, an F16 one within 1e-6 (relative) of the midpoint
+between two halves, where penny's float32 value may correctly round the
+other way (one such F16 element moved the logits by up to ~5e-5 here) -
+and they are resolved like the activations' below.
+
 Quantized weights (Q8_0, Q4_0, K-quants) multiply activations that penny
 rounds to 8-bit blocks (src/kernels/dispatch.h); the reference rounds them the same way
 (ref_llama.quantize_act_q8), so the error still measures only float32
@@ -78,10 +91,10 @@ def run(cmd, env=None):
     return r.stdout
 
 
-def penny_logits(model, ids, n_vocab, tmp, threads=2, batch=None, cpu=None):
+def penny_logits(model, ids, n_vocab, tmp, threads=2, batch=None, cpu=None, kv="f32"):
     out = os.path.join(tmp, "logits.f32")
     cmd = [tool("tool_logits"), model, out, "--ids", ",".join(map(str, ids)),
-           "--threads", str(threads)]
+           "--threads", str(threads), "--kv-type", kv]
     if batch:
         cmd += ["--batch", str(batch)]
     echoed = run(cmd, {"PENNY_CPU": cpu} if cpu else None).split()
@@ -308,6 +321,44 @@ def test_kquants(tmp):
         compare(f"quantized {label} PENNY_CPU=scalar", ref, model, ids, tmp, cpu="scalar")
 
 
+# (label, tool_genmodel flags, runs: compare() keyword sets); F16 and Q8_0 caches
+KV_RANDOM = [
+    ("F32 GQA 8/2", ["--type", "F32"],
+     [{}, {"batch": 7}, {"cpu": "scalar"}, {"cpu": "avx2", "threads": 1}]),
+    ("Q8_0 MHA 8/8", ["--type", "Q8_0", "--kv-heads", "8"], [{}, {"batch": 5}]),
+    ("F16 head_dim 32 (4x32), MQA 4/1", ["--type", "F16", "--heads", "4", "--kv-heads", "1",
+                                          "--head-dim", "32"], [{}, {"cpu": "scalar"}]),
+]
+
+
+def test_kv_types(tmp):
+    stories = os.path.join(SHARED, "models", "stories260K.gguf")
+    tiny = os.path.join(SHARED, "models", "llama-2-tiny-random.gguf")
+    for kv in ("f16", "q8_0"):
+        for path, label in ((stories, "stories260K"), (tiny, "llama-2-tiny-random")):
+            if not os.path.exists(path):
+                print(f"SKIP {label} --kv-type {kv}: {path} not found")
+                continue
+            ref = ref_llama.LlamaRef(path, kv=kv)
+            rng = np.random.RandomState(7)
+            ids = [1] + [int(t) for t in rng.randint(3, ref.n_vocab, 63)]
+            compare(f"{label} --kv-type {kv}", ref, path, ids, tmp, kv=kv)
+            if label == "stories260K":
+                compare(f"{label} --kv-type {kv} --batch 7 threads 1", ref, path, ids, tmp,
+                        kv=kv, batch=7, threads=1)
+        for i, (label, flags, runs) in enumerate(KV_RANDOM):
+            model = os.path.join(tmp, f"kv{i}.gguf")
+            if not os.path.exists(model):
+                run([tool("tool_genmodel"), model, "--seed", str(400 + i)] + flags)
+            ref = ref_llama.LlamaRef(model, kv=kv)
+            ids = [1] + [int(t) for t in np.random.RandomState(80 + i).randint(3, ref.n_vocab, 63)]
+            for kw in runs:
+                extra = " ".join(f"--{k} {v}" if k != "cpu" else f"PENNY_CPU={v}"
+                                 for k, v in kw.items())
+                compare(f"random {label} --kv-type {kv} {extra}".strip(), ref, model, ids, tmp,
+                        kv=kv, **kw)
+
+
 def main():
     t0 = time.perf_counter()
     self_check_rope()
@@ -316,6 +367,7 @@ def main():
         test_tiny_random(tmp)
         test_random(tmp)
         test_kquants(tmp)
+        test_kv_types(tmp)
     print(f"float64 reference forward passes: {ref_seconds:.2f} s; "
           f"whole test {time.perf_counter() - t0:.1f} s")
     if failures:

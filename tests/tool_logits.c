@@ -4,6 +4,7 @@
  *
  * usage: tool_logits MODEL OUT.f32 (--ids 1,2,3 | --prompt TEXT) [--threads N] [--batch N]
  *                    [--mla absorbed|naive]  (latent-attention models: which path)
+ *                    [--kv-type f16|f32|q8_0]  (KV cache type; default: the library's, F16)
  * Writes float32 little-endian [n_tokens][n_vocab]; prints the ids on stdout.
  */
 #include <stdio.h>
@@ -32,13 +33,14 @@ int main(int argc, char **argv) {
     enum { CAP = 8192 };
     static penny_token ids[CAP];
     int n = 0, threads = 0, batch = 0;
-    const char *prompt = NULL, *id_list = NULL, *mla = NULL;
+    const char *prompt = NULL, *id_list = NULL, *mla = NULL, *kv = NULL;
     for (int i = 3; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--ids")) id_list = argv[i + 1];
         else if (!strcmp(argv[i], "--prompt")) prompt = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--mla")) mla = argv[i + 1];
+        else if (!strcmp(argv[i], "--kv-type")) kv = argv[i + 1];
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
@@ -69,6 +71,10 @@ int main(int argc, char **argv) {
     }
     penny_context_params cp = penny_context_default_params();
     cp.n_batch = batch;
+    if (kv && !penny_kv_type_parse(kv, &cp.kv_type)) {
+        fprintf(stderr, "--kv-type: '%s' is not f16, f32 or q8_0\n", kv);
+        return 2;
+    }
     if (cp.n_ctx < n) cp.n_ctx = n > 256 ? n : 256;
     penny_context *c = NULL;
     if (penny_context_new(m, &cp, &c, &err) || penny_eval(c, ids, n, true, &err)) {

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/err.h"
+#include "kernels/types.h"
 #include "model/context.h"
 
 penny_model_params penny_model_default_params(void) {
@@ -64,10 +66,30 @@ void penny_model_n_params(const penny_model *m, int64_t *total, int64_t *active)
     if (active) *active = m->n_params_active;
 }
 
-size_t penny_model_kv_bytes_per_token(const penny_model *m) {
-    int k_dim, v_dim;
-    model_kv_dims(m, m->mla_absorb, &k_dim, &v_dim);
-    return (size_t)(k_dim + v_dim) * (size_t)m->hp.n_layer * sizeof(float);
+static const struct {
+    const char *name, *lower;
+    uint32_t type;
+} k_kv_types[] = {[PENNY_KV_F16] = {"F16", "f16", TYPE_F16},
+                  [PENNY_KV_F32] = {"F32", "f32", TYPE_F32},
+                  [PENNY_KV_Q8_0] = {"Q8_0", "q8_0", TYPE_Q8_0}};
+
+bool penny_kv_type_parse(const char *name, penny_kv_type *out) {
+    for (int t = 0; t < 3 && name; t++)
+        if (!strcasecmp(name, k_kv_types[t].lower)) {
+            *out = (penny_kv_type)t;
+            return true;
+        }
+    return false;
+}
+
+const char *penny_kv_type_name(penny_kv_type t) {
+    return (unsigned)t < 3 ? k_kv_types[t].name : "?";
+}
+
+size_t penny_model_kv_bytes_per_token(const penny_model *m, penny_kv_type t) {
+    kv_layout l;
+    ctx_kv_layout(m, m->mla_absorb, (unsigned)t < 3 ? k_kv_types[t].type : TYPE_F16, &l);
+    return (l.k_row + l.v_row) * (size_t)m->hp.n_layer;
 }
 
 bool penny_model_set_mla_absorb(penny_model *m, bool absorb) {
@@ -131,6 +153,9 @@ penny_status penny_context_new(penny_model *m, const penny_context_params *param
     int n_batch = p.n_batch > 0 ? p.n_batch : 512;
     if (n_ctx <= 0 || n_ctx > (1 << 22) || n_batch > (1 << 16))
         return err_set(err, PENNY_ERR_ARG, "context size %d / batch %d out of range", n_ctx, n_batch);
+    if ((unsigned)p.kv_type >= 3)
+        return err_set(err, PENNY_ERR_ARG, "KV cache type %d unknown (F16 0, F32 1, Q8_0 2)",
+                       (int)p.kv_type);
     if (n_batch > n_ctx) n_batch = n_ctx;
     penny_context *c = calloc(1, sizeof *c);
     if (!c) return err_set(err, PENNY_ERR_NOMEM, "out of memory");
@@ -138,6 +163,7 @@ penny_status penny_context_new(penny_model *m, const penny_context_params *param
     c->n_ctx = n_ctx;
     c->n_batch = n_batch;
     c->mla_absorb = m->mla_absorb;
+    c->kv_type = k_kv_types[p.kv_type].type;
     penny_status rc = ctx_init(c, err);
     if (rc) {
         free(c);
@@ -215,7 +241,8 @@ static bool can_fuse(penny_context *const *ctxs, const int *n_tokens, int n_seq)
     long total = 0;
     for (int i = 0; i < n_seq; i++) {
         const penny_context *c = ctxs[i];
-        if (c->n_ctx != h->n_ctx || c->mla_absorb != h->mla_absorb) return false;
+        if (c->n_ctx != h->n_ctx || c->mla_absorb != h->mla_absorb || c->kv_type != h->kv_type)
+            return false;
         for (int j = 0; j < i; j++)
             if (ctxs[j] == c) return false;
         total += n_tokens[i];

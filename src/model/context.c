@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "kernels/attn.h"
 #include "kernels/ops.h"
 #include "kernels/types.h"
 #include "model/context.h"
@@ -24,15 +25,38 @@ static void *alloc(size_t n, size_t sz, bool *ok) {
     return p;
 }
 
+void ctx_kv_layout(const penny_model *m, bool mla_absorb, uint32_t type, kv_layout *out) {
+    const model_hparams *hp = &m->hp;
+    kv_layout *l = out;
+    l->type = type;
+    model_kv_dims(m, mla_absorb, &l->k_dim, &l->v_dim);
+    bool one = m->arch->mla && mla_absorb; /* [latent, rope key]: one segment */
+    l->k_seg = one ? l->k_dim : hp->head_dim;
+    l->v_seg = one ? 0 : hp->head_dim_v;
+    l->k_head = attn_row_bytes(type, l->k_seg);
+    l->v_head = attn_row_bytes(type, l->v_seg);
+    l->k_row = l->k_head * (size_t)(l->k_dim / l->k_seg);
+    l->v_row = l->v_seg ? l->v_head * (size_t)(l->v_dim / l->v_seg) : 0;
+}
+
 static void alloc_kv(penny_context *c, bool *ok) {
     const penny_model *m = c->model;
     kv_cache *kv = &c->kv;
     kv->n_layer = m->hp.n_layer;
     kv->n_ctx = c->n_ctx;
-    model_kv_dims(m, c->mla_absorb, &kv->k_dim, &kv->v_dim);
+    ctx_kv_layout(m, c->mla_absorb, c->kv_type, &kv->l);
     size_t per = (size_t)kv->n_layer * (size_t)kv->n_ctx;
-    kv->k = alloc(per * (size_t)kv->k_dim, sizeof(float), ok);
-    kv->v = alloc(per * (size_t)kv->v_dim, sizeof(float), ok);
+    kv->k = alloc(per * kv->l.k_row, 1, ok);
+    kv->v = alloc(per * kv->l.v_row, 1, ok);
+}
+
+/* Per-thread attention scratch for the widest keys and values attended. */
+static void alloc_attn_scratch(penny_context *c, bool *ok) {
+    const model_hparams *hp = &c->model->hp;
+    int dk = hp->head_dim, dv = hp->head_dim_v;
+    if (c->model->arch->mla && c->mla_absorb) dk = hp->kv_lora + hp->n_rot, dv = hp->kv_lora;
+    c->b.attn_per_thread = attn_scratch_floats(dk, dv);
+    c->b.attn = alloc((size_t)pool_size(c->model->pool) * c->b.attn_per_thread, sizeof(float), ok);
 }
 
 static void alloc_attention(penny_context *c, bool *ok) {
@@ -104,7 +128,8 @@ penny_status ctx_init(penny_context *c, penny_error *err) {
     c->b.out = alloc(B * d, sizeof(float), &ok);
     alloc_attention(c, &ok);
     alloc_ffn(c, &ok);
-    c->b.scores = alloc((size_t)pool_size(m->pool) * (size_t)c->n_ctx, sizeof(float), &ok);
+    alloc_attn_scratch(c, &ok);
+    c->b.blocks = alloc(B + 1, sizeof(int32_t), &ok);
     c->b.pos = alloc(B, sizeof(int32_t), &ok);
     c->b.tkv = alloc(B, sizeof(kv_cache *), &ok);
     c->multi_tok = alloc(B, sizeof(int32_t), &ok);
@@ -122,7 +147,7 @@ void ctx_release(penny_context *c) {
     void *bufs[] = {c->kv.k,   c->kv.v,   b->x,       b->xn,    b->q,          b->k,     b->v,
                     b->kvl,    b->lat,    b->qa,      b->att,   b->out,        b->gate,  b->up,
                     b->router, b->sel,    b->sel_w,   b->order, b->count,      b->xe,    b->ye,
-                    b->probs,  b->scores, b->scratch, b->pos,   b->mm_scratch, c->logits, b->tkv, c->multi_tok, c->multi_rows};
+                    b->probs,  b->attn, b->scratch, b->pos,   b->mm_scratch, c->logits, b->tkv, c->multi_tok, c->multi_rows, b->blocks};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     memset(&c->kv, 0, sizeof c->kv);
     memset(b, 0, sizeof *b);

@@ -13,15 +13,31 @@
 
 #include "model/model.h"
 
-/* Per layer and position: k_dim floats of keys, v_dim of values. For
- * absorbed MLA a key row is the compressed latent (kv_lora) then the shared
+/* Per layer and position: k_dim elements of keys, v_dim of values, stored
+ * as `type` (TYPE_F16 by default, TYPE_F32 or TYPE_Q8_0) in segments of
+ * k_seg / v_seg elements - one per KV head - each converted on its own
+ * (attn_store: Q8_0 blocks restart at each segment, the last one
+ * zero-padded), so a head's vector is one attn_rows row. For absorbed MLA a
+ * key row is one segment: the compressed latent (kv_lora) then the shared
  * rope key (n_rot), and values are read from the same row (v_dim 0). */
+typedef struct kv_layout {
+    uint32_t type;
+    int k_dim, v_dim;      /* elements per token and layer */
+    int k_seg, v_seg;      /* elements per segment (head) */
+    size_t k_head, v_head; /* bytes per segment */
+    size_t k_row, v_row;   /* bytes per token and layer */
+} kv_layout;
+
 typedef struct kv_cache {
     int n_layer, n_ctx;
-    int k_dim, v_dim;
-    float *k; /* (n_layer, n_ctx, k_dim) */
-    float *v; /* (n_layer, n_ctx, v_dim); NULL when v_dim is 0 */
+    kv_layout l;
+    char *k; /* (n_layer, n_ctx, l.k_row bytes) */
+    char *v; /* (n_layer, n_ctx, l.v_row bytes); NULL when v_dim is 0 */
 } kv_cache;
+
+/* The cache layout of contexts of m with a cache type (TYPE_F32, TYPE_F16,
+ * TYPE_Q8_0) and MLA mode. */
+void ctx_kv_layout(const penny_model *m, bool mla_absorb, uint32_t type, kv_layout *out);
 
 /* B = n_batch tokens; H = n_head. */
 typedef struct fwd_bufs {
@@ -42,7 +58,9 @@ typedef struct fwd_bufs {
     int32_t *count;   /* (n_expert + 1) prefix counts of that sort */
     float *xe, *ye;   /* (B, n_embd) one expert's gathered inputs and outputs */
     float *probs;     /* (4*n_expert) routing scratch */
-    float *scores;    /* (n_threads, n_ctx) attention scratch */
+    float *attn;      /* (n_threads, attn_per_thread) attention scratch (kernels/attn.h) */
+    size_t attn_per_thread;
+    int32_t *blocks;  /* (B + 1) attention: first token of each block of queries */
     void *mm_scratch; /* matmul activations: the most op_matmul_scratch any weight needs */
     float *scratch;   /* (n_threads, scratch_per_thread) dequantized matrices (MLA) */
     size_t scratch_per_thread;
@@ -54,6 +72,7 @@ struct penny_context {
     penny_model *model;
     int n_ctx, n_batch, n_past;
     bool mla_absorb; /* absorbed (latent-only cache) or naive MLA; see mla.c */
+    uint32_t kv_type; /* element type of the cache: TYPE_F16, TYPE_F32, TYPE_Q8_0 */
     kv_cache kv;
     fwd_bufs b;
     float *logits; /* (n_logits_cap, n_vocab): last eval's logits */
@@ -63,7 +82,7 @@ struct penny_context {
 };
 
 /* Sizes and allocates c's cache and buffers for c->model, c->n_ctx,
- * c->n_batch and c->mla_absorb; ctx_release frees them (c itself stays). */
+ * c->n_batch, c->mla_absorb and c->kv_type; ctx_release frees them (c itself stays). */
 penny_status ctx_init(penny_context *c, penny_error *err);
 void ctx_release(penny_context *c);
 

@@ -7,12 +7,15 @@
  * weight is read once per batch. A layer is: RMSNorm, attention (GQA here,
  * or latent attention in mla.c), output projection, residual; RMSNorm, FFN
  * (dense here, or experts in moe.c), residual. Attention reads the KV cache
- * (positions 0..n_past+T-1) with a causal mask; work is split over
- * (token, head) pairs on the model's thread pool.
+ * (positions 0..n_past+T-1) with a causal mask, in the cache's type
+ * (F16 by default, F32 or Q8_0), through the tiled online-softmax kernel
+ * of kernels/attn.c; work is split over (tokens, KV head, query heads)
+ * items on the model's thread pool.
  */
 #include <math.h>
 #include <string.h>
 
+#include "kernels/attn.h"
 #include "kernels/ops.h"
 #include "kernels/types.h"
 #include "model/fwd.h"
@@ -39,62 +42,99 @@ void fwd_rope(penny_context *c, float *x, int T, int heads, int stride) {
         for (int i = 0; i < hp->n_rot; i++) x[r * stride + i] *= hp->rope_mscale;
 }
 
+/* dim floats x as dim/seg cache segments of seg_bytes each. */
+static void store_segments(char *dst, uint32_t type, const float *x, int dim, int seg,
+                           size_t seg_bytes) {
+    for (int i = 0; i < dim / seg; i++)
+        attn_store(dst + (size_t)i * seg_bytes, type, x + (size_t)i * seg, seg);
+}
+
 void fwd_kv_store(penny_context *c, int il, int T, const float *k, const float *v) {
     for (int t = 0; t < T; t++) {
         const kv_cache *kv = c->b.tkv[t];
+        const kv_layout *l = &kv->l;
         size_t p = (size_t)il * (size_t)kv->n_ctx + (size_t)c->b.pos[t];
-        memcpy(kv->k + p * kv->k_dim, k + (size_t)t * kv->k_dim, sizeof(float) * (size_t)kv->k_dim);
-        if (kv->v_dim)
-            memcpy(kv->v + p * kv->v_dim, v + (size_t)t * kv->v_dim,
-                   sizeof(float) * (size_t)kv->v_dim);
+        store_segments(kv->k + p * l->k_row, l->type, k + (size_t)t * l->k_dim, l->k_dim, l->k_seg,
+                       l->k_head);
+        if (l->v_dim)
+            store_segments(kv->v + p * l->v_row, l->type, v + (size_t)t * l->v_dim, l->v_dim,
+                           l->v_seg, l->v_head);
     }
 }
 
-/* ---- attention over the cache ---- */
+/* ---- attention over the cache ----
+ *
+ * Work items are (block of tokens, KV head, chunk of that head's query
+ * heads): the queries of one item share the KV head and the sequence, so
+ * the kernel (kernels/attn.h) converts each tile of cached keys and values
+ * once for up to ATTN_QMAX of them - a GQA group times several tokens of a
+ * prompt. Items go to threads round-robin: with a causal mask later tokens
+ * cost more, and contiguous ranges would leave one thread the expensive end.
+ */
 
 typedef struct attn_job {
     penny_context *c;
     const attn_desc *d;
-    int T;
+    int n_blocks, n_chunks, chunk; /* chunk: query heads per item */
 } attn_job;
 
-/* One query head of one token against all cached positions <= its own. */
-static void attend_one(const attn_desc *d, const kv_cache *kv, int pos, int t, int h,
-                       float *scores) {
-    const float *q = d->q + (size_t)t * d->q_tok + (size_t)h * d->dk;
-    int kvh = h / d->group;
-    const float *kc = kv->k + d->k_at + (size_t)kvh * d->k_head;
-    const float *vc = (d->v_in_keys ? kv->k : kv->v) + d->v_at + (size_t)kvh * d->v_head;
-    for (int p = 0; p <= pos; p++) {
-        const float *k = kc + (size_t)p * d->k_pos;
-        float s = 0.0f;
-        for (int i = 0; i < d->dk; i++) s += q[i] * k[i];
-        scores[p] = s * d->scale;
-    }
-    op_softmax(scores, pos + 1);
-    float *out = d->out + (size_t)t * d->out_tok + (size_t)h * d->dv;
-    memset(out, 0, sizeof(float) * (size_t)d->dv);
-    for (int p = 0; p <= pos; p++) {
-        const float *v = vc + (size_t)p * d->v_pos;
-        float a = scores[p];
-        for (int i = 0; i < d->dv; i++) out[i] += a * v[i];
-    }
+static void attn_item(const attn_job *j, long it, float *scratch) {
+    const attn_desc *d = j->d;
+    const fwd_bufs *b = &j->c->b;
+    int n_kv = d->n_head / d->group;
+    int blk = (int)(it / ((long)n_kv * j->n_chunks)), rest = (int)(it % ((long)n_kv * j->n_chunks));
+    int kvh = rest / j->n_chunks, h0 = kvh * d->group + rest % j->n_chunks * j->chunk;
+    int h1 = h0 + j->chunk < (kvh + 1) * d->group ? h0 + j->chunk : (kvh + 1) * d->group;
+    const kv_cache *kv = b->tkv[b->blocks[blk]];
+    float *out[ATTN_QMAX];
+    const float *q[ATTN_QMAX];
+    int n_keys[ATTN_QMAX], nq = 0;
+    for (int t = b->blocks[blk]; t < b->blocks[blk + 1]; t++)
+        for (int h = h0; h < h1; h++, nq++) {
+            q[nq] = d->q + (size_t)t * d->q_tok + (size_t)h * d->dk;
+            out[nq] = d->out + (size_t)t * d->out_tok + (size_t)h * d->dv;
+            n_keys[nq] = b->pos[t] + 1;
+        }
+    attn_args a = {.out = out,
+                   .q = q,
+                   .n_keys = n_keys,
+                   .nq = nq,
+                   .dk = d->dk,
+                   .dv = d->dv,
+                   .scale = d->scale,
+                   .v_in_k = d->v_in_keys,
+                   .k = {kv->k + d->k_at + (size_t)kvh * d->k_head, kv->l.k_row, kv->l.type},
+                   .v = {d->v_in_keys ? NULL : kv->v + d->v_at + (size_t)kvh * d->v_head,
+                         kv->l.v_row, kv->l.type}};
+    attn_run(&a, scratch);
 }
 
 static void attn_worker(void *arg, int ith, int nth) {
-    attn_job *j = arg;
-    int n_head = j->d->n_head;
-    long lo, hi;
-    pool_range((long)j->T * n_head, ith, nth, &lo, &hi);
-    float *scores = j->c->b.scores + (size_t)ith * j->c->n_ctx;
-    for (long i = lo; i < hi; i++) {
-        int t = (int)(i / n_head);
-        attend_one(j->d, j->c->b.tkv[t], j->c->b.pos[t], t, (int)(i % n_head), scores);
-    }
+    const attn_job *j = arg;
+    long n = (long)j->n_blocks * (j->d->n_head / j->d->group) * j->n_chunks;
+    float *scratch = j->c->b.attn + (size_t)ith * j->c->b.attn_per_thread;
+    for (long it = ith; it < n; it += nth) attn_item(j, it, scratch);
+}
+
+/* Splits the T tokens into blocks of at most `per` consecutive tokens of
+ * one sequence (c->b.blocks); returns the count. */
+static int make_blocks(fwd_bufs *b, int T, int per) {
+    int n = 0;
+    for (int t = 0; t < T; t++)
+        if (t == 0 || b->tkv[t] != b->tkv[t - 1] || t - b->blocks[n - 1] == per) b->blocks[n++] = t;
+    b->blocks[n] = T;
+    return n;
 }
 
 void fwd_attend(penny_context *c, const attn_desc *d, int T) {
-    attn_job job = {c, d, T};
+    int nth = pool_size(c->model->pool), n_kv = d->n_head / d->group;
+    attn_job job = {c, d, 0, 0, d->group < ATTN_QMAX ? d->group : ATTN_QMAX};
+    for (;;) { /* halve the chunk while there are too few items to share */
+        job.n_chunks = (d->group + job.chunk - 1) / job.chunk;
+        job.n_blocks = make_blocks(&c->b, T, ATTN_QMAX / job.chunk);
+        if (job.chunk == 1 || (long)job.n_blocks * n_kv * job.n_chunks >= 2L * nth) break;
+        job.chunk = (job.chunk + 1) / 2;
+    }
     pool_run(c->model->pool, attn_worker, &job);
 }
 
@@ -134,12 +174,10 @@ static void gqa_attention(penny_context *c, int il, int T) {
     size_t layer = (size_t)il * (size_t)kv->n_ctx;
     attn_desc d = {.q = b->q,
                    .q_tok = (size_t)hp->n_head * hp->head_dim,
-                   .k_at = layer * kv->k_dim,
-                   .k_pos = (size_t)kv->k_dim,
-                   .k_head = (size_t)hp->head_dim,
-                   .v_at = layer * kv->v_dim,
-                   .v_pos = (size_t)kv->v_dim,
-                   .v_head = (size_t)hp->head_dim_v,
+                   .k_at = layer * kv->l.k_row,
+                   .k_head = kv->l.k_head,
+                   .v_at = layer * kv->l.v_row,
+                   .v_head = kv->l.v_head,
                    .out = b->att,
                    .out_tok = (size_t)hp->n_head * hp->head_dim_v,
                    .n_head = hp->n_head,

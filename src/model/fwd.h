@@ -18,22 +18,24 @@ void fwd_ffn(penny_context *c, float *y, const ffn_weights *f, const float *x, i
  * floats per head, starting at x) and applies the rope magnitude. */
 void fwd_rope(penny_context *c, float *x, int T, int heads, int stride);
 
-/* Copies T tokens' key rows (k_dim floats each) and value rows (v_dim)
- * into layer il of each token's cache (c->b.tkv[t]) at its position. */
+/* Stores T tokens' key rows (k_dim floats each) and value rows (v_dim)
+ * into layer il of each token's cache (c->b.tkv[t]) at its position,
+ * converted to the cache type. */
 void fwd_kv_store(penny_context *c, int il, int T, const float *k, const float *v);
 
 /* Causal attention of T tokens' query heads over positions 0..pos[t] of
  * each token's own cache (c->b.tkv[t]: tokens of several sequences can share
  * one pass). Query head h of token t is q + t*q_tok + h*dk; it reads kv head
- * h/group, whose key at position p is K + k_at + p*k_pos + kvh*k_head (dk
- * floats) and value V + v_at + p*v_pos + kvh*v_head (dv floats), where K is
- * the cache's key array and V its value array (or K again with v_in_keys);
- * the output goes to out + t*out_tok + h*dv. */
+ * h/group, whose key vectors (dk elements, one cache segment) start at byte
+ * k_at + kvh*k_head of the cache's keys, one row of l.k_row bytes per
+ * position, and whose values likewise at v_at + kvh*v_head of its values
+ * (or, with v_in_keys, the first dv elements of the keys); the output goes
+ * to out + t*out_tok + h*dv. */
 typedef struct attn_desc {
     const float *q;
     size_t q_tok;
-    size_t k_at, k_pos, k_head;
-    size_t v_at, v_pos, v_head;
+    size_t k_at, k_head; /* bytes */
+    size_t v_at, v_head; /* bytes */
     bool v_in_keys;
     float *out;
     size_t out_tok;

@@ -13,8 +13,13 @@
  * Two ways to compute the same attention:
  *  - absorbed (default): q_nope.(K_h c) = (K_h^T q_nope).c, so each head's
  *    query is moved into latent space once, and the cache holds only
- *    [c, k_pe] per token and layer - kv_lora + n_rot floats whatever the
+ *    [c, k_pe] per token and layer - kv_lora + n_rot elements whatever the
  *    head count. Values: p.(V_h c) = V_h (p.c), projected after the sum.
+ *    The row is stored in the context's cache type like any other (F16 by
+ *    default; Q8_0 in blocks of 32 over the whole row); nothing about MLA
+ *    needs F32: c is RMS-normed and k_pe a rotated projection, both of
+ *    ordinary magnitude, and the attention kernel reads the values as the
+ *    first kv_lora elements of the same converted key tile.
  *  - naive: K_h c and V_h c are expanded per head and cached like
  *    multi-head attention (n_head*(head_dim + head_dim_v) floats per token).
  * Files store K_h either transposed per head (attn_k_b) or inside the
@@ -120,16 +125,11 @@ static void absorbed(penny_context *c, int il, int T) {
     head_mm qk = {b->qa, H * kvw, kvw, b->q, H * dq, dq, a->k_up, !a->k_up_t, T, NULL, 0};
     heads_matmul(c, &qk);
     copy_heads(b->qa + r, H * kvw, kvw, b->q + hp->qk_nope, H * dq, dq, T, (int)H, hp->n_rot);
-    size_t cache = (size_t)il * kv->n_ctx * kvw;
     attn_desc d = {.q = b->qa,
                    .q_tok = H * kvw,
-                   .k_at = cache,
-                   .k_pos = kvw,
+                   .k_at = (size_t)il * (size_t)kv->n_ctx * kv->l.k_row,
                    .k_head = 0,
-                   .v_at = cache,
                    .v_in_keys = true,
-                   .v_pos = kvw,
-                   .v_head = 0,
                    .out = b->lat,
                    .out_tok = H * r,
                    .n_head = (int)H,
@@ -160,12 +160,10 @@ static void naive(penny_context *c, int il, int T) {
     size_t layer = (size_t)il * (size_t)kv->n_ctx;
     attn_desc d = {.q = b->q,
                    .q_tok = H * dq,
-                   .k_at = layer * kv->k_dim,
-                   .k_pos = (size_t)kv->k_dim,
-                   .k_head = dq,
-                   .v_at = layer * kv->v_dim,
-                   .v_pos = (size_t)kv->v_dim,
-                   .v_head = dv,
+                   .k_at = layer * kv->l.k_row,
+                   .k_head = kv->l.k_head,
+                   .v_at = layer * kv->l.v_row,
+                   .v_head = kv->l.v_head,
                    .out = b->att,
                    .out_tok = H * dv,
                    .n_head = (int)H,

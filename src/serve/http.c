@@ -343,7 +343,8 @@ penny_status serve_start(penny_model *m, const char *model_path, const serve_opt
     metrics_init(&s->met);
     set_model_id(s, model_path);
     sched_params sp = {
-        .n_slots = o->n_parallel, .n_ctx = o->n_ctx, .chunk = o->chunk, .max_queue = o->max_queue};
+        .n_slots = o->n_parallel, .n_ctx = o->n_ctx, .chunk = o->chunk, .max_queue = o->max_queue,
+        .kv_type = o->kv_type};
     if ((rc = sched_new(m, &sp, &s->sch, err)) || (rc = start_daemon(s, err))) {
         serve_free(s);
         return rc;

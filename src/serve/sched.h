@@ -36,6 +36,7 @@ typedef struct sched_params {
     int n_ctx;     /* tokens per slot; 0: the model's, at most 4096 */
     int chunk;     /* prompt tokens evaluated per step (chunked prefill) */
     int max_queue; /* jobs waiting for a slot before submit refuses */
+    penny_kv_type kv_type; /* KV cache type of every slot */
 } sched_params;
 
 penny_status sched_new(penny_model *m, const sched_params *p, sched **out, penny_error *err);

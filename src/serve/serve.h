@@ -22,6 +22,7 @@ typedef struct serve_opts {
     const char *model_id; /* the name clients use; NULL: file name without .gguf */
     int n_parallel;       /* slots */
     int n_ctx;            /* tokens per slot; 0: the model's, at most 4096 */
+    penny_kv_type kv_type; /* KV cache of each slot (0: F16) */
     int chunk;            /* prompt tokens per scheduler step */
     int max_queue;        /* waiting requests before 503 */
     size_t max_body;      /* request body bytes before 413 */
