@@ -3,7 +3,7 @@
  * terminal.
  *
  * Every turn renders the whole conversation with the model's chat template
- * (or ChatML, see src/serve/chatfmt.h), tokenizes it, and evaluates only
+ * (or ChatML, see penny_chat_format), tokenizes it, and evaluates only
  * what differs from the tokens already in the KV cache: the previous turns
  * stay cached, so a turn costs its own tokens, not the conversation's. The
  * answer streams as it is sampled; Ctrl-C stops the answer and keeps the
@@ -34,9 +34,7 @@
 #include <wchar.h>
 
 #include "cli.h"
-#include "serve/chatfmt.h"
-#include "serve/sbuf.h"
-#include "serve/think.h"
+#include "think.h"
 
 /* penny's own small assistant (docs/model-card.md), relative to the
  * repository root, as for `penny serve`. */
@@ -163,8 +161,8 @@ static int prepare(chat *c, penny_error *err) {
     char *text = NULL;
     penny_token *toks = NULL;
     int n = 0, rc = -1;
-    if (chatfmt_apply(c->m, c->msgs, c->n_msgs, true, &text, err) ||
-        chatfmt_tokenize(c->m, text, true, &toks, &n, err))
+    if (penny_chat_format(c->m, c->msgs, c->n_msgs, true, &text, err) ||
+        penny_chat_tokenize(c->m, text, true, &toks, &n, err))
         goto done;
     if (n >= c->n_ctx) {
         note(c,
@@ -188,8 +186,8 @@ done:
     return rc;
 }
 
-/* Samples and shows the answer; its text goes to *out (malloc'd). */
-static penny_status answer(chat *c, sbuf *out, penny_error *err) {
+/* Samples and shows the answer; its text goes to out (a memory stream). */
+static penny_status answer(chat *c, FILE *out, penny_error *err) {
     think_state v = {0};
     int n = 0;
     while (c->max_tokens < 0 || n < c->max_tokens) {
@@ -198,7 +196,7 @@ static penny_status answer(chat *c, sbuf *out, penny_error *err) {
         penny_sampler_accept(c->smp, t);
         if (penny_token_is_eog(c->m, t)) break;
         const char *piece = penny_detok_push(c->dt, t);
-        if (!sbuf_addz(out, piece)) return PENNY_ERR_NOMEM;
+        if (fputs(piece, out) == EOF) return PENNY_ERR_NOMEM;
         think_feed(&v, piece, strlen(piece), show, c);
         n++;
         if (c->n_cache >= c->n_ctx) {
@@ -211,7 +209,7 @@ static penny_status answer(chat *c, sbuf *out, penny_error *err) {
         c->cache[c->n_cache++] = t;
     }
     const char *rest = penny_detok_flush(c->dt);
-    if (!sbuf_addz(out, rest)) return PENNY_ERR_NOMEM;
+    if (fputs(rest, out) == EOF) return PENNY_ERR_NOMEM;
     think_feed(&v, rest, strlen(rest), show, c);
     think_flush(&v, show, c);
     return PENNY_OK;
@@ -232,19 +230,26 @@ static int turn(chat *c, const char *user) {
         interrupted = 0;
         return 0;
     }
-    sbuf text = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        snprintf(err.message, sizeof err.message, "out of memory");
+        return cli_fail("chat", &err);
+    }
     double t0 = cli_now();
-    penny_status rc = answer(c, &text, &err);
+    penny_status rc = answer(c, out, &err);
     double dt = cli_now() - t0;
+    if (fclose(out) && !rc) rc = PENNY_ERR_NOMEM;
     bool cut = interrupted;
     interrupted = 0;
     fputc('\n', stdout);
     fflush(stdout);
-    if (rc || !add_message(c, "assistant", sbuf_str(&text))) {
-        sbuf_free(&text);
+    if (rc || !add_message(c, "assistant", text)) {
+        free(text);
         return cli_fail("chat", &err);
     }
-    sbuf_free(&text);
+    free(text);
     if (cut) note(c, "(stopped)");
     if (c->verbose)
         note(c, "(prompt: %d tokens evaluated, %d reused; answer in %.2f s)", c->n_eval,
@@ -287,15 +292,19 @@ static void save(chat *c, const char *path) {
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    sbuf b = {0};
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        if (!sbuf_add(&b, buf, n)) break;
-    bool ok = !ferror(f) && !n;
+    char *text = NULL, buf[4096];
+    size_t len = 0, n;
+    FILE *m = open_memstream(&text, &len);
+    bool ok = m != NULL;
+    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0) ok = fwrite(buf, 1, n, m) == n;
+    ok = ok && !ferror(f);
     fclose(f);
-    if (!ok) sbuf_free(&b);
-    return ok ? (b.p ? b.p : strdup("")) : NULL;
+    if (m && fclose(m)) ok = false;
+    if (!ok) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 /* Loads {"messages":[{"role","content"}...]}; the conversation is replaced
@@ -483,7 +492,8 @@ static int loop(chat *c) {
             return 1;
         }
         note(c, "penny chat with %s (%s) - /help for commands, Ctrl-D to quit",
-             penny_model_desc(c->m), chatfmt_has_template(c->m) ? "its chat template" : "ChatML");
+             penny_model_desc(c->m),
+             penny_model_chat_template(c->m) ? "its chat template" : "ChatML");
     }
     int rc = 0;
     for (;;) {

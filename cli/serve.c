@@ -1,9 +1,9 @@
 /*
  * serve.c - `penny serve`: load a model and answer OpenAI-style HTTP
- * requests until SIGINT or SIGTERM. The server itself lives in src/serve/;
- * this file parses options, prints where it listens, and waits for the
- * signal with every thread's signals blocked, so that no server thread is
- * interrupted in a system call.
+ * requests until SIGINT or SIGTERM. The server itself is libpenny's
+ * (penny_server_start); this file parses options, prints where it listens,
+ * and waits for the signal with every thread's signals blocked, so that no
+ * server thread is interrupted in a system call.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -13,9 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/log.h"
 #include "cli.h"
-#include "serve/serve.h"
 
 /* penny's own small assistant (docs/model-card.md), relative to the
  * repository root where `make run` and the README start penny. */
@@ -39,8 +37,8 @@ static const char *SERVE_USAGE =
 
 enum { O_HOST = 256, O_PORT, O_KEY, O_PAR, O_CHUNK, O_QUEUE, O_BODY, O_ALIAS, O_KV };
 
-static int parse_serve(int argc, char **argv, serve_opts *o, const char **model, int *threads,
-                       int *verbose) {
+static int parse_serve(int argc, char **argv, penny_server_params *o, const char **model,
+                       int *threads, int *verbose) {
     static const struct option opts[] = {
         {"model", 1, 0, 'm'},     {"host", 1, 0, O_HOST},    {"port", 1, 0, O_PORT},
         {"api-key", 1, 0, O_KEY}, {"parallel", 1, 0, O_PAR}, {"ctx", 1, 0, 'c'},
@@ -76,13 +74,13 @@ static int parse_serve(int argc, char **argv, serve_opts *o, const char **model,
 }
 
 int cmd_serve(int argc, char **argv) {
-    serve_opts o = serve_default_opts();
+    penny_server_params o = penny_server_default_params();
     o.api_key = getenv("PENNY_API_KEY");
     const char *model = NULL;
     int threads = 0, verbose = 0;
     int rc = parse_serve(argc, argv, &o, &model, &threads, &verbose);
     if (rc) return rc;
-    if (verbose) log_set_level(LOG_INFO);
+    if (verbose) penny_log_set_level(PENNY_LOG_INFO);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
@@ -93,9 +91,9 @@ int cmd_serve(int argc, char **argv) {
     mp.n_threads = threads;
     penny_error err = {0};
     penny_model *m = NULL;
-    serve *s = NULL;
+    penny_server *s = NULL;
     if (penny_model_load(model, &mp, &m, &err)) return cli_fail("load", &err);
-    if (serve_start(m, model, &o, &s, &err)) {
+    if (penny_server_start(m, model, &o, &s, &err)) {
         penny_model_free(m);
         return cli_fail("serve", &err);
     }
@@ -106,13 +104,13 @@ int cmd_serve(int argc, char **argv) {
         (double)penny_model_kv_bytes_per_token(m, o.kv_type) * n_ctx * o.n_parallel / 1048576.0;
     fprintf(stderr,
             "penny: serving %s (%s) on http://%s%s%s:%d/ with %d slots (KV cache %s, %.1f MiB)%s\n",
-            model, penny_model_desc(m), v6 ? "[" : "", o.host, v6 ? "]" : "", serve_port(s),
+            model, penny_model_desc(m), v6 ? "[" : "", o.host, v6 ? "]" : "", penny_server_port(s),
             o.n_parallel, penny_kv_type_name(o.kv_type), kv_mib,
             o.api_key && o.api_key[0] ? ", API key required" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "penny: stopping (%s)\n", sig == SIGINT ? "interrupt" : "terminate");
-    serve_free(s);
+    penny_server_free(s);
     penny_model_free(m);
     return 0;
 }

@@ -6,19 +6,17 @@
  * The vocabulary comes from a GGUF file (-m; only its tokenizer keys are
  * read, so vocabulary-only files work too) or from a Hugging Face
  * tokenizer.json (--tokenizer, with tokenizer_config.json from
- * --tokenizer-config or found next to it). These tools reach past
- * include/penny.h into the tokenizer and template modules, since the
- * public API has no tokenizer without a model.
+ * --tokenizer-config or found next to it), through penny_tokenizer: no
+ * weights are loaded.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
-#include "format/gguf.h"
-#include "template/tmpl.h"
-#include "tokenizer/tokenizer.h"
 
 /* Reads all of a stream; returns a malloc'd NUL-terminated buffer or NULL. */
 static char *read_all(FILE *f, size_t *len) {
@@ -37,29 +35,11 @@ static char *read_all(FILE *f, size_t *len) {
     return buf;
 }
 
-/* Where the vocabulary comes from, and what was opened for it. */
+/* Where the vocabulary comes from, and the tokenizer opened for it. */
 typedef struct vocab_src {
     const char *model, *json, *config;
-    gguf_file *g;
-    tokenizer *t;
+    penny_tokenizer *t;
 } vocab_src;
-
-/* tokenizer_config.json next to tokenizer.json, when it exists. */
-static char *sibling_config(const char *json) {
-    const char *slash = strrchr(json, '/');
-    size_t dir = slash ? (size_t)(slash - json + 1) : 0;
-    char *p = malloc(dir + sizeof "tokenizer_config.json");
-    if (!p) return NULL;
-    memcpy(p, json, dir);
-    strcpy(p + dir, "tokenizer_config.json");
-    FILE *f = fopen(p, "rb");
-    if (f) fclose(f);
-    if (!f) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
 
 static int vocab_open(vocab_src *v, const char *cmd) {
     penny_error err = {0};
@@ -67,26 +47,16 @@ static int vocab_open(vocab_src *v, const char *cmd) {
         fprintf(stderr, "penny %s: give one of -m FILE or --tokenizer tokenizer.json\n", cmd);
         return 2;
     }
-    if (v->json) {
-        char *found = v->config ? NULL : sibling_config(v->json);
-        penny_status rc = tok_new_json(v->json, v->config ? v->config : found, &v->t, &err);
-        free(found);
-        return rc ? cli_fail(cmd, &err) : 0;
-    }
+    if (v->json)
+        return penny_tokenizer_load_json(v->json, v->config, &v->t, &err) ? cli_fail(cmd, &err) : 0;
     char path[4096];
     if (penny_resolve_model(v->model, path, sizeof path, &err) ||
-        gguf_open(path, false, &v->g, &err) || tok_new(v->g, &v->t, &err)) {
-        gguf_close(v->g);
-        v->g = NULL;
+        penny_tokenizer_load(path, &v->t, &err))
         return cli_fail(cmd, &err);
-    }
     return 0;
 }
 
-static void vocab_close(vocab_src *v) {
-    tok_free(v->t);
-    gguf_close(v->g);
-}
+static void vocab_close(vocab_src *v) { penny_tokenizer_free(v->t); }
 
 enum { O_NO_BOS = 256, O_SPECIAL, O_TOKENIZER, O_CONFIG, O_TEMPLATE, O_NO_GEN };
 
@@ -137,13 +107,14 @@ int cmd_tokenize(int argc, char **argv) {
     size_t len = 0;
     char *text = read_all(stdin, &len);
     int n = 0, cap = (int)(len < (size_t)1 << 28 ? 2 * len + 8 : 0);
-    int32_t *ids = text && cap ? malloc(sizeof *ids * (size_t)cap) : NULL;
+    penny_token *ids = text && cap ? malloc(sizeof *ids * (size_t)cap) : NULL;
+    unsigned flags = (!o.no_bos && penny_tokenizer_add_bos(o.v.t) ? PENNY_TOKENIZE_BOS : 0) |
+                     (o.special ? PENNY_TOKENIZE_SPECIAL : 0);
     penny_error err = {0};
     rc = 1;
     if (!ids)
         fprintf(stderr, "penny tokenize: out of memory or input too long\n");
-    else if (tok_encode(o.v.t, text, len, !o.no_bos && tok_add_bos(o.v.t), o.special, ids, cap, &n,
-                        &err))
+    else if (penny_tokenizer_tokenize(o.v.t, text, len, flags, ids, cap, &n, &err))
         cli_fail("tokenize", &err);
     else {
         for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
@@ -162,56 +133,36 @@ static const char DETOKENIZE_USAGE[] =
     "Control tokens print nothing unless --special. The space a SentencePiece vocabulary\n"
     "puts before the text is dropped, so detokenize undoes tokenize.\n";
 
-/* Prints token id's text: its piece, or with special its raw text when the
- * piece is empty (control tokens). */
-static void put_token(tok_stream *s, const tokenizer *t, int32_t id, bool special, bool *first) {
-    const char *p;
-    size_t n;
-    tok_piece(t, id, &p, &n);
-    if (special && n == 0) {
-        fputs(tok_stream_flush(s), stdout);
-        tok_text(t, id, &p, &n);
-        fwrite(p, 1, n, stdout);
-        *first = false;
-        return;
-    }
-    const char *out = tok_stream_push(s, id);
-    if (*first && *out) {
-        if (tok_space_prefix(t) && out[0] == ' ') out++;
-        *first = false;
-    }
-    fputs(out, stdout);
-}
-
 int cmd_detokenize(int argc, char **argv) {
     tok_opts o = {0};
     int rc = parse_opts(argc, argv, &o, DETOKENIZE_USAGE);
     if (rc >= 0 || (rc = vocab_open(&o.v, "detokenize"))) return rc < 0 ? 0 : rc;
     char *text = read_all(stdin, NULL);
-    tok_stream *s = NULL;
+    penny_detok *d = NULL;
     penny_error err = {0};
+    unsigned flags = PENNY_DETOK_STRIP_SPACE | (o.special ? PENNY_DETOK_SPECIAL : 0);
     rc = 1;
-    if (!text || tok_stream_new(o.v.t, &s, &err)) {
+    if (!text || penny_tokenizer_detok_new(o.v.t, flags, &d, &err)) {
         fprintf(stderr, "penny detokenize: out of memory\n");
         goto done;
     }
-    bool first = true;
+    int n_vocab = penny_tokenizer_n_vocab(o.v.t);
     for (char *p = text, *end; *p; p = end) {
         while (*p && strchr(" \t\r\n,[]", *p)) p++;
         if (!*p) break;
         long id = strtol(p, &end, 10);
-        if (end == p || id < 0 || id >= tok_n_vocab(o.v.t)) {
+        if (end == p || id < 0 || id >= n_vocab) {
             fflush(stdout);
             fprintf(stderr, "penny detokenize: '%.20s' is not a token id (0..%d)\n", p,
-                    tok_n_vocab(o.v.t) - 1);
+                    n_vocab - 1);
             goto done;
         }
-        put_token(s, o.v.t, (int32_t)id, o.special, &first);
+        fputs(penny_detok_push(d, (penny_token)id), stdout);
     }
-    fputs(tok_stream_flush(s), stdout);
+    fputs(penny_detok_flush(d), stdout);
     rc = 0;
 done:
-    tok_stream_free(s);
+    penny_detok_free(d);
     free(text);
     vocab_close(&o.v);
     return rc;
@@ -267,18 +218,18 @@ static int model_vars(tok_opts *o, cJSON *vars, char **tmpl) {
     }
     int rc = vocab_open(&o->v, "template");
     if (rc) return rc;
-    int32_t ids[2] = {tok_bos(o->v.t), tok_eos(o->v.t)};
+    penny_token ids[2] = {penny_tokenizer_bos(o->v.t), penny_tokenizer_eos(o->v.t)};
     const char *names[2] = {"bos_token", "eos_token"};
     for (int i = 0; i < 2; i++) {
         const char *p;
         size_t n;
-        if (ids[i] < 0) continue;
-        tok_text(o->v.t, ids[i], &p, &n);
+        if (ids[i] < 0 || penny_tokenizer_token_text(o->v.t, ids[i], &p, &n)) continue;
         char *s = strndup(p, n);
         if (s) add_token_var(vars, names[i], s);
         free(s);
     }
-    if (tok_chat_template(o->v.t)) *tmpl = strdup(tok_chat_template(o->v.t));
+    const char *chat_tmpl = penny_tokenizer_chat_template(o->v.t);
+    if (chat_tmpl) *tmpl = strdup(chat_tmpl);
     return 0;
 }
 
@@ -326,7 +277,14 @@ int cmd_template(int argc, char **argv) {
         cJSON_AddBoolToObject(vars, "add_generation_prompt", !o.no_gen);
     penny_error err = {0};
     size_t n = 0;
-    if (tmpl_apply(tmpl, vars, &out, &n, &err)) {
+    char *json = cJSON_PrintUnformatted(vars);
+    if (!json) {
+        fprintf(stderr, "penny template: out of memory\n");
+        goto done;
+    }
+    penny_status st = penny_template_render(tmpl, json, &out, &n, &err);
+    free(json);
+    if (st) {
         cli_fail("template", &err);
         goto done;
     }

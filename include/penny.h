@@ -134,6 +134,74 @@ const char *penny_detok_push(penny_detok *d, penny_token t);
 /* Returns whatever is still held (invalid bytes as U+FFFD) and resets. */
 const char *penny_detok_flush(penny_detok *d);
 
+/* ---- tokenizers without a model: `penny tokenize`, `detokenize`, `template` ---- */
+
+/* A vocabulary and its rules, loaded on its own (no weights) or taken from a
+ * loaded model. Tokenizing is safe from several threads at once; a
+ * penny_detok made from it is not. */
+typedef struct penny_tokenizer penny_tokenizer;
+
+/* Loads the tokenizer in path, told apart by content, not name: a GGUF file
+ * (only its tokenizer keys are read, so vocabulary-only files work) or a
+ * Hugging Face tokenizer.json, with the tokenizer_config.json beside it
+ * when there is one (BOS/EOS, add_bos_token, chat_template). Errors name the
+ * file and the key, field or byte offset at fault. */
+penny_status penny_tokenizer_load(const char *path, penny_tokenizer **out, penny_error *err);
+/* A tokenizer.json with the given tokenizer_config.json (NULL: the one
+ * beside json_path, if any). */
+penny_status penny_tokenizer_load_json(const char *json_path, const char *config_path,
+                                       penny_tokenizer **out, penny_error *err);
+/* A handle on the tokenizer of model m, which must outlive it. The caller
+ * frees the handle with penny_tokenizer_free; the model keeps its own. */
+penny_status penny_model_tokenizer(const penny_model *m, penny_tokenizer **out, penny_error *err);
+void penny_tokenizer_free(penny_tokenizer *t);
+
+int penny_tokenizer_n_vocab(const penny_tokenizer *t);
+penny_token penny_tokenizer_bos(const penny_tokenizer *t); /* -1 when none */
+penny_token penny_tokenizer_eos(const penny_tokenizer *t); /* -1 when none */
+penny_token penny_tokenizer_eot(const penny_tokenizer *t); /* end of turn; -1 when none */
+/* Whether texts should start with BOS (add_bos_token). */
+bool penny_tokenizer_add_bos(const penny_tokenizer *t);
+/* True for end-of-generation tokens (EOS, EOT, end-of-turn markers). */
+bool penny_tokenizer_is_eog(const penny_tokenizer *t, penny_token id);
+/* The chat template (GGUF tokenizer.chat_template or tokenizer_config.json
+ * chat_template), owned by t, or NULL when there is none. */
+const char *penny_tokenizer_chat_template(const penny_tokenizer *t);
+
+/* Flags of penny_tokenizer_tokenize. */
+enum {
+    PENNY_TOKENIZE_BOS = 1 << 0,     /* prepend BOS (if the vocabulary has one) */
+    PENNY_TOKENIZE_SPECIAL = 1 << 1, /* special-token text (e.g. "<|im_start|>") becomes
+                                        those tokens; else it is plain text, the safe
+                                        choice for user input */
+};
+/* Same contract as penny_tokenize: on PENNY_ERR_RANGE *n_out holds the
+ * count needed. */
+penny_status penny_tokenizer_tokenize(const penny_tokenizer *t, const char *text, size_t len,
+                                      unsigned flags, penny_token *out, int cap, int *n_out,
+                                      penny_error *err);
+/* A token's bytes when detokenized (as penny_token_bytes: may be part of a
+ * UTF-8 character, empty for control tokens). PENNY_ERR_RANGE outside the
+ * vocabulary. *bytes stays valid while t lives. */
+penny_status penny_tokenizer_token_bytes(const penny_tokenizer *t, penny_token id,
+                                         const char **bytes, size_t *len);
+/* A token's text as the vocabulary spells it (e.g. "<s>" for a control
+ * token), the form chat templates write. Same contract as token_bytes. */
+penny_status penny_tokenizer_token_text(const penny_tokenizer *t, penny_token id,
+                                        const char **bytes, size_t *len);
+
+/* Flags of penny_tokenizer_detok_new. */
+enum {
+    PENNY_DETOK_SPECIAL = 1 << 0,     /* control tokens give their text instead of nothing */
+    PENNY_DETOK_STRIP_SPACE = 1 << 1, /* drop the space a SentencePiece vocabulary puts
+                                         before the text, so detokenizing undoes
+                                         tokenizing */
+};
+/* A streaming detokenizer (penny_detok_push / flush / free) over t, which
+ * must outlive it. penny_detok_flush also starts the next text afresh. */
+penny_status penny_tokenizer_detok_new(const penny_tokenizer *t, unsigned flags, penny_detok **out,
+                                       penny_error *err);
+
 /* ---- contexts (KV cache + activations) ---- */
 
 typedef struct penny_context penny_context;
@@ -182,6 +250,32 @@ typedef struct penny_chat_message {
  * caller frees. Errors name the template line at fault. */
 penny_status penny_chat_apply(const penny_model *m, const char *tmpl, const penny_chat_message *msgs,
                               int n_msgs, bool add_generation_prompt, char **out, penny_error *err);
+
+/* The model's chat template, owned by m, or NULL when it has none. */
+const char *penny_model_chat_template(const penny_model *m);
+
+/* What `penny chat` and `penny serve` render: penny_chat_apply with the
+ * model's template or, for a model without one (a base model), ChatML:
+ * "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message and
+ * "<|im_start|>assistant\n" as the generation prompt. Same ownership. */
+penny_status penny_chat_format(const penny_model *m, const penny_chat_message *msgs, int n_msgs,
+                               bool add_generation_prompt, char **out, penny_error *err);
+
+/* Tokenizes a rendered prompt into *out (malloc'd, the caller frees) of
+ * *n_out tokens. With parse_special, special-token text becomes those
+ * tokens. BOS is added when the model wants one, unless parse_special is on
+ * and the text already starts with it (templates often write it). */
+penny_status penny_chat_tokenize(const penny_model *m, const char *text, bool parse_special,
+                                 penny_token **out, int *n_out, penny_error *err);
+
+/* Renders a Jinja chat template (src, NUL-terminated) with the members of
+ * vars_json, a JSON object (messages, tools, add_generation_prompt,
+ * bos_token, ...; NULL: none), as its variables: the general form of
+ * penny_chat_apply. *out is malloc'd and NUL-terminated (the caller frees),
+ * *out_len (may be NULL) its length. Errors name the template line or the
+ * JSON byte at fault. */
+penny_status penny_template_render(const char *src, const char *vars_json, char **out,
+                                   size_t *out_len, penny_error *err);
 
 /* ---- sampling ---- */
 
@@ -354,6 +448,52 @@ penny_status penny_train_run(const penny_train_config *c, penny_train_progress_f
  * "bf16") with the tokenizer and chat template from tokenizer_path. */
 penny_status penny_train_export(const char *checkpoint, const char *tokenizer_path,
                                 const char *type, const char *out_path, penny_error *err);
+
+/* ---- the HTTP server: `penny serve` (docs/serve.md) ---- */
+
+/* OpenAI-compatible endpoints (/v1/chat/completions, /v1/completions with
+ * streaming, /v1/models), /health, /metrics and the chat page at /, served
+ * by a thread per connection and one scheduler thread that runs the model
+ * for all requests at once (continuous batching). */
+typedef struct penny_server penny_server;
+
+typedef struct penny_server_params {
+    const char *host;      /* address to listen on (default "127.0.0.1") */
+    int port;              /* default 8080; 0: any free port (penny_server_port) */
+    const char *api_key;   /* NULL: none; else /v1/ and /metrics need "Bearer KEY" */
+    const char *model_id;  /* the name clients use; NULL: file name without .gguf */
+    int n_parallel;        /* requests generated at once (default 4) */
+    int n_ctx;             /* tokens per request slot; 0: the model's, at most 4096 */
+    penny_kv_type kv_type; /* KV cache of each slot (default F16) */
+    int chunk;             /* prompt tokens per step beside running streams (64) */
+    int max_queue;         /* requests waiting for a slot before 503 (64) */
+    size_t max_body;       /* request body bytes before 413 (4 MiB) */
+    int max_conn;          /* simultaneous connections (256) */
+} penny_server_params;
+
+penny_server_params penny_server_default_params(void);
+/* Starts listening and serving in background threads and returns at once.
+ * model_path names the model to clients (may be NULL). m and the strings in
+ * p must outlive the server. */
+penny_status penny_server_start(penny_model *m, const char *model_path,
+                                const penny_server_params *p, penny_server **out, penny_error *err);
+/* The port listened on (the one picked when p->port was 0). */
+int penny_server_port(const penny_server *s);
+/* Stops accepting, ends running requests, joins the threads and frees. */
+void penny_server_free(penny_server *s);
+
+/* ---- diagnostics ---- */
+
+/* libpenny writes diagnostics (never results) to stderr at or below a
+ * process-wide level, PENNY_LOG_WARN unless set. */
+typedef enum penny_log_level {
+    PENNY_LOG_ERROR = 0,
+    PENNY_LOG_WARN,
+    PENNY_LOG_INFO, /* e.g. the server's requests and events */
+    PENNY_LOG_DEBUG,
+} penny_log_level;
+
+void penny_log_set_level(penny_log_level level);
 
 #ifdef __cplusplus
 }

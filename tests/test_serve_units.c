@@ -1,12 +1,12 @@
 /*
  * test_serve_units.c - the server's model-free parts, checked one by one:
  * the stop-string matcher (stop strings split over tokens are never
- * emitted, not even in part), the <think> splitter used by `penny chat`,
- * request validation (every rejection's HTTP status, parameter and code),
- * the JSON of responses, stream chunks and errors, read back with cJSON, and
- * conversation rendering: the model's own chat template when it has one
- * (stories260K rewritten with a template), ChatML when it has none. The
- * end-to-end behaviour is in test_serve.sh.
+ * emitted, not even in part), request validation (every rejection's HTTP
+ * status, parameter and code), the JSON of responses, stream chunks and
+ * errors, read back with cJSON, and conversation rendering: the model's own
+ * chat template when it has one (stories260K rewritten with a template),
+ * ChatML when it has none. The end-to-end behaviour is in test_serve.sh;
+ * the <think> splitter of `penny chat` is tested in test_cli_think.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,6 @@
 #include "serve/chatfmt.h"
 #include "serve/openai.h"
 #include "serve/stopstr.h"
-#include "serve/think.h"
 
 /* ---- stop strings ---- */
 
@@ -94,36 +93,6 @@ static void test_stops_never_leak(void) {
         sbuf_free(&b);
         stop_free(&s);
     }
-}
-
-/* ---- <think> ---- */
-
-typedef struct think_log {
-    char answer[128], thought[128];
-    int enters;
-} think_log;
-
-static void collect(void *user, bool inside, bool enter, const char *s, size_t n) {
-    think_log *l = user;
-    if (enter) l->enters++;
-    char *dst = inside ? l->thought : l->answer;
-    strncat(dst, s, n);
-}
-
-static void test_think(void) {
-    const char *pieces[] = {"<thi", "nk>Let me", " see</th", "ink>The answer", " is <", "b>4"};
-    think_state t = {0};
-    think_log l = {0};
-    for (int i = 0; i < 6; i++) think_feed(&t, pieces[i], strlen(pieces[i]), collect, &l);
-    think_flush(&t, collect, &l);
-    CHECKF(!strcmp(l.thought, "Let me see"), "thought '%s'", l.thought);
-    CHECKF(!strcmp(l.answer, "The answer is <b>4"), "answer '%s'", l.answer);
-    CHECK(l.enters == 1);
-    think_state t2 = {0};
-    think_log l2 = {0};
-    think_feed(&t2, "no tags <thin", 13, collect, &l2);
-    think_flush(&t2, collect, &l2);
-    CHECK(!strcmp(l2.answer, "no tags <thin") && !l2.thought[0] && !l2.enters);
 }
 
 /* ---- request validation ---- */
@@ -379,7 +348,6 @@ done:
 int main(void) {
     test_stops();
     test_stops_never_leak();
-    test_think();
     test_rejections();
     test_accepted();
     test_responses();

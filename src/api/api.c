@@ -111,32 +111,6 @@ penny_status penny_token_bytes(const penny_model *m, penny_token t, const char *
     return PENNY_OK;
 }
 
-struct penny_detok {
-    tok_stream *s;
-};
-
-penny_status penny_detok_new(const penny_model *m, penny_detok **out, penny_error *err) {
-    *out = NULL;
-    penny_detok *d = calloc(1, sizeof *d);
-    if (!d) return err_set(err, PENNY_ERR_NOMEM, "out of memory");
-    penny_status rc = tok_stream_new(m->tok, &d->s, err);
-    if (rc) {
-        free(d);
-        return rc;
-    }
-    *out = d;
-    return PENNY_OK;
-}
-
-void penny_detok_free(penny_detok *d) {
-    if (!d) return;
-    tok_stream_free(d->s);
-    free(d);
-}
-
-const char *penny_detok_push(penny_detok *d, penny_token t) { return tok_stream_push(d->s, t); }
-const char *penny_detok_flush(penny_detok *d) { return tok_stream_flush(d->s); }
-
 /* ---- contexts ---- */
 
 penny_context_params penny_context_default_params(void) {

@@ -4,9 +4,11 @@
  *
  * Text arrives a token at a time and a tag may be split over tokens, so the
  * tail that could still become a tag is held back until the next piece.
+ * This is presentation (the server passes reasoning through as text), so
+ * it lives with the CLI rather than in libpenny.
  */
-#ifndef PENNY_SERVE_THINK_H
-#define PENNY_SERVE_THINK_H
+#ifndef PENNY_CLI_THINK_H
+#define PENNY_CLI_THINK_H
 
 #include <stdbool.h>
 #include <stddef.h>

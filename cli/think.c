@@ -1,7 +1,7 @@
 /*
  * think.c - the <think> splitter of think.h.
  */
-#include "serve/think.h"
+#include "think.h"
 
 #include <stdlib.h>
 #include <string.h>
