@@ -13,6 +13,10 @@ ties to round that other way.
 
 Products that penny computes with the types' reference dot on float32
 activations (deepseek2's per-head latent projections) are not rounded.
+
+cache() applies the rounding of penny's KV cache (F16 or Q8_0, see
+ref_llama.round_kv_f16 and quantize_kv_q8_0) to what it stores, with the
+same site and tie bookkeeping.
 """
 
 import ref_llama
@@ -48,6 +52,25 @@ class ActRounding:
             self.ties.append((site, i, f"{what}, row {i // x.shape[-1]} "
                                        f"(|x/d - (k+1/2)| = {gap:.1e})"))
         return {n: xq if n in q else x for n in names}
+
+    def cache(self, x, kind, what):
+        """x (T, segments, dim) as a KV cache of type kind ("f32", "f16",
+        "q8_0") returns it; each segment is one stored vector (its own site)."""
+        if kind not in ("f16", "q8_0"):
+            return x
+        site = self.site
+        self.site += 1
+        found = [] if self.ties is not None else None
+        flip = [i for s, i in self.flips if s == site]
+        if kind == "f16":
+            xq, row, unit = ref_llama.round_kv_f16(x, flip, found), x.shape[1] * x.shape[2], \
+                "ulps from the midpoint"
+        else:
+            xq = ref_llama.quantize_kv_q8_0(x, flip, found)
+            row, unit = x.shape[1] * (x.shape[2] + -x.shape[2] % 32), "|x/d - (k+1/2)|"
+        for i, gap in found or ():
+            self.ties.append((site, i, f"{what}, row {i // row} ({unit} {gap:.1e})"))
+        return xq
 
     def mm(self, x, w, name, what):
         """x @ w.T with x as tensor `name` reads it (its own site)."""

@@ -90,8 +90,12 @@ class Hparams:
 class DeepSeek2Ref:
     """Weights of a deepseek2 GGUF in float64 and a forward pass."""
 
-    def __init__(self, path):
+    def __init__(self, path, kv="f32", mla="absorbed"):
+        """kv, mla: penny's KV cache type ("f32", "f16", "q8_0") and MLA path,
+        which decide what the cache rounds: the latent row [c, k_pe]
+        (absorbed) or the expanded per-head keys and values (naive)."""
         g = pygguf.GGUFFile(path)
+        self.kv, self.mla = kv, mla
         self.g, self.hp = g, Hparams(g)
         self.act = ref_act.ActRounding(g)
         hp = self.hp
@@ -163,10 +167,17 @@ class DeepSeek2Ref:
         q, kv = self._project(i, L, h)
         c = rms_norm(kv[:, :hp.kv_lora], L["attn_kv_a_norm"], hp.eps)
         k_pe = rope(kv[:, None, hp.kv_lora:], ang)  # (T, 1, rope)
+        if self.mla == "absorbed":  # the cache holds [c, k_pe] as one row
+            row = self.act.cache(np.concatenate([c[:, None], k_pe], axis=-1), self.kv,
+                                 f"layer {i} cached latent")
+            c, k_pe = row[:, 0, :hp.kv_lora], row[:, :, hp.kv_lora:]
         q = np.concatenate([q[..., :hp.nope], rope(q[..., hp.nope:], ang)], axis=-1)
         k_nope = np.einsum("hnr,tr->thn", L["wuk"], c)
         v = np.einsum("hvr,tr->thv", L["wuv"], c)
         k = np.concatenate([k_nope, np.repeat(k_pe, hp.n_head, axis=1)], axis=-1)
+        if self.mla == "naive":
+            k = self.act.cache(k, self.kv, f"layer {i} cached key")
+            v = self.act.cache(v, self.kv, f"layer {i} cached value")
         s = np.einsum("thd,shd->hts", q, k) * self.scale
         s = np.where(np.triu(np.ones((T, T), dtype=bool), 1)[None], -np.inf, s)
         p = np.exp(s - s.max(axis=-1, keepdims=True))

@@ -44,8 +44,10 @@ NEOX = {"llama": False, "qwen2": True, "qwen3": True, "qwen3moe": True}
 class DecoderRef:
     """A GQA decoder of any family above, in float64."""
 
-    def __init__(self, path):
+    def __init__(self, path, kv="f32"):
+        """kv: the KV cache type penny runs with ("f32", "f16", "q8_0")."""
         g = pygguf.GGUFFile(path)
+        self.kv = kv
         self.arch = g.get("general.architecture")
         if self.arch not in NEOX:
             raise ValueError(f"ref_qwen: architecture {self.arch}")
@@ -120,6 +122,8 @@ class DecoderRef:
         q, k = rope(q, ang, neox), rope(k, ang, neox)
         q[..., :hp.n_rot] *= self.mscale
         k[..., :hp.n_rot] *= self.mscale
+        k = self.act.cache(k, self.kv, f"layer {i} cached key")
+        v = self.act.cache(v, self.kv, f"layer {i} cached value")
         return x + self.act.mm(attention(q, k, v), L["attn_output"], f"blk.{i}.attn_output.weight",
                                f"layer {i} attention output")
 

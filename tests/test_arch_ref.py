@@ -27,8 +27,14 @@ runs also use PENNY_CPU=scalar and one thread. Two models force the routing
 (a selection bias) and fill every other expert with NaN: finite logits that
 match the reference show those experts are never used.
 
-Every run uses an F32 KV cache (--kv-type f32), which the references model
-exactly (tests/test_forward_ref.py covers the F16 and Q8_0 caches).
+Every run above uses an F32 KV cache (--kv-type f32), which the references
+model exactly. Then the other cache types (KV_CASES): F16 and Q8_0 caches
+on qwen3 and deepseek2 (both MLA paths: absorbed caches the latent row
+[c, k_pe], naive the expanded per-head keys and values) against references
+that round what penny's cache stores the same way (tests/ref_act.py cache();
+F16 and Q8_0 rounding ties are resolved like the activations' when the
+error exceeds the tolerance; unresolved F16 ties leave up to ~5e-5 here),
+at 1e-4.
 
 Then: `penny info` reports parameters (total / active, checked against the
 file's tensors) and KV bytes per token for the default F16 cache and for
@@ -144,7 +150,9 @@ def penny_logits(model, ids, n_vocab, tmp, extra):
     out = os.path.join(tmp, "logits.f32")
     env = dict(os.environ)
     env.update(e.split("=", 1) for e in extra if "=" in e)
-    flags = [e for e in extra if "=" not in e] + ["--kv-type", "f32"]
+    flags = [e for e in extra if "=" not in e]
+    if "--kv-type" not in flags:
+        flags += ["--kv-type", "f32"]
     r = subprocess.run([tool("tool_logits"), model, out, "--ids", ",".join(map(str, ids))] + flags,
                        capture_output=True, text=True, env=env)
     if r.returncode != 0:
@@ -198,18 +206,34 @@ def resolve_ties(ref, ids, got, ties, err):
     return err, taken
 
 
-def make_ref(model):
+def make_ref(model, kv="f32", mla="absorbed"):
     arch = pygguf.GGUFFile(model).get("general.architecture")
-    return ref_deepseek2.DeepSeek2Ref(model) if arch == "deepseek2" else ref_qwen.DecoderRef(model)
+    if arch == "deepseek2":
+        return ref_deepseek2.DeepSeek2Ref(model, kv=kv, mla=mla)
+    return ref_qwen.DecoderRef(model, kv=kv)
 
 
-def test_case(i, label, flags, runs, tmp):
+# (label, tool_genmodel flags, cache type, MLA path, runs): other KV cache types
+KV_CASES = [
+    ("qwen3 F32 GQA 8/2, head_dim 32, q/k norms", ["--arch", "qwen3", "--head-dim", "32"], "f16",
+     None, [[], ["--batch", "7", "PENNY_CPU=scalar"]]),
+    ("qwen2 Q8_0 GQA 8/2, biases", ["--arch", "qwen2", "--type", "Q8_0", "--bias"], "q8_0", None,
+     [[], ["--batch", "5"]]),
+] + [(f"deepseek2 F32 q_lora, k_b/v_b, YaRN", DS + ["--q-lora", "64", "--shared", "1", "--yarn",
+      "4", "--yarn-orig", "32", "--yarn-log-mul", "0.0707"], kv, mla,
+      [["--mla", mla], ["--mla", mla, "--batch", "1", "PENNY_CPU=scalar"]])
+     for kv in ("f16", "q8_0") for mla in ("absorbed", "naive")]
+
+
+def test_case(i, label, flags, runs, tmp, kv="f32", mla="absorbed"):
     model = os.path.join(tmp, f"arch{i}.gguf")
     try:
         run([tool("tool_genmodel"), model, "--seed", str(300 + i)] + flags)
     except RuntimeError as e:
         return fail(label, e)
-    ref = make_ref(model)
+    ref = make_ref(model, kv, mla)
+    if kv != "f32":
+        runs = [r + ["--kv-type", kv] for r in runs]
     ids = [1] + [int(t) for t in np.random.RandomState(50 + i).randint(3, ref.n_vocab, 63)]
     ties = []
     want = ref.forward(ids, ties=ties)
@@ -342,6 +366,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="penny-arch-") as tmp:
         for i, (label, flags, runs) in enumerate(CASES):
             test_case(i, label, flags, runs, tmp)
+        for i, (label, flags, kv, mla, runs) in enumerate(KV_CASES):
+            test_case(100 + i, label, flags, runs, tmp, kv, mla)
         test_facts(tmp)
         test_malformed(tmp)
     print(f"whole test {time.perf_counter() - t0:.1f} s")
