@@ -195,7 +195,7 @@ async function apiCompletions() {
 
   // stop strings that straddle token boundaries: from two adjacent pieces
   let tested = 0;
-  for (let i = 1; i + 1 < s.pieces.length && tested < 3; i += 4) {
+  for (let i = 1; i + 1 < s.pieces.length && tested < 3; i += 2) {
     const a = s.pieces[i], b = s.pieces[i + 1];
     if (a.length < 1 || b.length < 1) continue;
     const stop = a.slice(-2) + b.slice(0, 2);
@@ -233,13 +233,14 @@ async function apiBatchInvariance() {
     temperature: 0.9, seed: 1000 + i, ignore_eos: true, stream_options: { include_usage: true } });
   const alone = [];
   for (let i = 0; i < 16; i++) alone.push((await streamCompletion(req(i))).text);
-  let peak = 0;
-  const poll = setInterval(async () => { peak = Math.max(peak, await metric("penny_slots_busy")); }, 10);
+  const before = await metric("penny_batch_max"); // solo runs so far: 1
   const together = await Promise.all(words.map((_, i) => streamCompletion(req(i))));
-  clearInterval(poll);
+  // The scheduler's own high-water mark: sampling penny_slots_busy missed the
+  // overlap on a loaded machine.
+  const peak = await metric("penny_batch_max");
   const same = together.filter((t, i) => t.text === alone[i]).length;
   check("16 concurrent streams equal their solo runs", same === 16, { same, alone, together: together.map((t) => t.text) });
-  check("the 16 ran side by side", peak >= 8, peak);
+  check("the 16 ran side by side", before < 8 && peak >= 8, [before, peak]);
   check("all 16 finished by length", together.every((t, i) => t.finish === "length" && t.usage.completion_tokens === 40 + i));
 }
 

@@ -73,5 +73,7 @@ bool metrics_render(metrics *m, const sched_stats *st, sbuf *o) {
                  st->gen_tps) &&
            gauge(o, "penny_queue_depth", "Requests waiting for a slot.", st->queued) &&
            gauge(o, "penny_slots_busy", "Slots running a request.", st->busy) &&
+           gauge(o, "penny_batch_max", "Most sequences evaluated together in one step.",
+                 st->max_batch) &&
            gauge(o, "penny_slots_total", "Slots (parallel sequences).", st->n_slots);
 }

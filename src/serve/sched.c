@@ -445,6 +445,7 @@ static void step(sched *s) {
     double t1 = now_s();
     pthread_mutex_lock(&s->mu);
     s->st.steps++;
+    if (nb > s->st.max_batch) s->st.max_batch = nb;
     s->st.busy_seconds += t_eval;
     s->st.gen_tokens += (uint64_t)n_new;
     rate_add(s, t0, t1, (uint64_t)n_new);

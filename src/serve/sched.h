@@ -32,10 +32,10 @@ typedef struct sched sched;
 typedef struct sched_job sched_job;
 
 typedef struct sched_params {
-    int n_slots;   /* parallel sequences */
-    int n_ctx;     /* tokens per slot; 0: the model's, at most 4096 */
-    int chunk;     /* prompt tokens evaluated per step (chunked prefill) */
-    int max_queue; /* jobs waiting for a slot before submit refuses */
+    int n_slots;           /* parallel sequences */
+    int n_ctx;             /* tokens per slot; 0: the model's, at most 4096 */
+    int chunk;             /* prompt tokens evaluated per step (chunked prefill) */
+    int max_queue;         /* jobs waiting for a slot before submit refuses */
     penny_kv_type kv_type; /* KV cache type of every slot */
 } sched_params;
 
@@ -75,6 +75,7 @@ bool sched_job_wait(sched_job *j, sbuf *out, int timeout_ms, sched_result *res);
 
 typedef struct sched_stats {
     int n_slots, busy, queued;
+    int max_batch; /* most sequences evaluated together in one step so far */
     uint64_t jobs_done, prompt_tokens, cached_tokens, gen_tokens, steps;
     double gen_tps;      /* generated tokens per second of busy time, last 5 s */
     double busy_seconds; /* time spent evaluating */
