@@ -156,7 +156,7 @@ static TGT2 void load_row_avx2(float *dst, const void *src, uint32_t type, int d
         memcpy(dst, src, sizeof(float) * (size_t)dim);
         i = dim;
     }
-    memset(dst + i, 0, sizeof(float) * (size_t)(dimp - i));
+    for (; i < dimp; i++) dst[i] = 0.0f;
 }
 
 /* [sum a, sum b, sum c, sum d] */
@@ -314,10 +314,11 @@ static TGT5 void load_row_avx512(float *dst, const void *src, uint32_t type, int
         }
         return;
     } else {
-        memcpy(dst, src, sizeof(float) * (size_t)dim);
-        i = dim;
+        for (; i + 16 <= dim; i += 16)
+            _mm512_storeu_ps(dst + i, _mm512_loadu_ps((const float *)src + i));
+        for (; i < dim; i++) dst[i] = ((const float *)src)[i];
     }
-    memset(dst + i, 0, sizeof(float) * (size_t)(dimp - i));
+    for (; i < dimp; i++) dst[i] = 0.0f;
 }
 
 /* [sum a, sum b, sum c, sum d] */
