@@ -20,7 +20,7 @@
  * multiple of the four-block groups; F32/F16/BF16 also 1, 8, 20, 100, 4100,
  * which leave a tail past the vector loop), row counts 1, 5, 13, 37, 67 (not
  * multiples of the row tiles or of 16-row panels), T = 1, 2, 3, 7, 8, 16, 17, 21,
- * 24, 64 (not multiples of the token groups either).
+ * 24, 33, 40, 64 (not multiples of the token groups either).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -357,7 +357,9 @@ static void test_gemm(const kern_ops *k) {
                     if (!big || ki < 2 || ri == 2)
                         test_gemm_shape(k, k_types[ti], n, rows[ri], toks[ki]);
             test_gemm_shape(k, k_types[ti], n, 13, big ? 9 : 64);
-            test_gemm_shape(k, k_types[ti], n, 37, big ? 17 : 24); /* panels of 16 rows + 5 */
+            /* panels of 16 rows + 5; from 32 tokens all panels are packed first */
+            test_gemm_shape(k, k_types[ti], n, 37, big ? 17 : 24);
+            test_gemm_shape(k, k_types[ti], n, 37, big ? 33 : 40);
         }
     /* element types: lengths that leave a tail past the vector loop */
     static const int odd[] = {1, 8, 20, 100, 4100};

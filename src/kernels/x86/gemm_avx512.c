@@ -31,7 +31,9 @@
  * per-token values of a token group 16 KB, both on the stack, so nothing
  * is allocated and no scratch has to be sized by the caller.
  */
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/dispatch.h"
@@ -58,6 +60,9 @@ enum {
     PR = 16,    /* rows per panel: one per lane */
     KCB = 64,   /* blocks of 32 per K chunk at most (a multiple of 16) */
     NRMAX = 16, /* tokens per microkernel call at most */
+    /* from this many tokens, all panels of a call are packed first (the
+     * per-thread buffer) so each token group's activations are read once */
+    MULTI_PANEL_T = 32,
 };
 
 /* One 32-value block of a panel: q[j] = values 4j..4j+3 of the 16 rows
@@ -98,11 +103,22 @@ TGT_INLINE void rows16(const uint8_t *const p[PR], size_t off, __m512i t[4]) {
     t[3] = _mm512_unpackhi_epi64(b, d);
 }
 
-/* The f16 at p[r] + off of the 16 rows, as floats. */
-TGT_INLINE __m512 rows_f16(const uint8_t *const p[PR], size_t off) {
-    uint16_t h[PR];
-    for (int r = 0; r < PR; r++) memcpy(&h[r], p[r] + off, 2);
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+/* Offsets of the 16 rows from row 0, for gathers. */
+TGT_INLINE __m512i row_index(const uint8_t *const p[PR]) {
+    __m512i b = _mm512_set1_epi64((long long)(uintptr_t)p[0]);
+    __m512i a0 = _mm512_sub_epi64(_mm512_loadu_si512((const void *)p), b);
+    __m512i a1 = _mm512_sub_epi64(_mm512_loadu_si512((const void *)(p + 8)), b);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a0)),
+                              _mm512_cvtepi64_epi32(a1), 1);
+}
+
+/* The f16 at p[r] + off (hi: + off + 2) of the 16 rows, as floats: one
+ * gather of 4 bytes per row (collecting them with scalar stores would
+ * stall the vector load that follows, as a failed store forward). */
+TGT_INLINE __m512 rows_f16(const uint8_t *const p[PR], size_t off, int hi) {
+    __m512i v = _mm512_i32gather_epi32(row_index(p), p[0] + off, 1);
+    if (hi) v = _mm512_srli_epi32(v, 16);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
 
 /* ---- Q4_0 and Q8_0 ---- */
@@ -116,7 +132,7 @@ TGT static void pack_q4_0(pblk *o, const uint8_t *const p[PR], int b) {
         _mm512_storeu_si512(o->q[j], _mm512_and_si512(t[j], m4));
         _mm512_storeu_si512(o->q[4 + j], _mm512_and_si512(_mm512_srli_epi16(t[j], 4), m4));
     }
-    _mm512_storeu_ps(o->s[0], rows_f16(p, off));
+    _mm512_storeu_ps(o->s[0], rows_f16(p, off, 0));
 }
 
 /* Q8_0 block b (34 bytes: f16 d, 32 signed bytes) of the 16 rows. */
@@ -128,7 +144,7 @@ TGT static void pack_q8_0(pblk *o, const uint8_t *const p[PR], int b) {
         for (int j = 0; j < 4; j++)
             _mm512_storeu_si512(o->q[4 * h + j], _mm512_xor_si512(t[j], flip));
     }
-    _mm512_storeu_ps(o->s[0], rows_f16(p, off));
+    _mm512_storeu_ps(o->s[0], rows_f16(p, off, 0));
 }
 
 /* ---- K-quants (layouts in kquants.h): one superblock = 8 blocks ---- */
@@ -137,7 +153,7 @@ TGT static void pack_q8_0(pblk *o, const uint8_t *const p[PR], int b) {
 TGT static void k45_scales(pblk *o, const uint8_t *const p[PR], size_t off) {
     __m512i t[4];
     rows16(p, off + 4, t); /* t[0..2]: the 12 packed scale bytes, 4 per lane */
-    __m512 d = rows_f16(p, off), dmin = rows_f16(p, off + 2);
+    __m512 d = rows_f16(p, off, 0), dmin = rows_f16(p, off, 1);
     __m512i m6 = _mm512_set1_epi32(63), m4 = _mm512_set1_epi32(15), m2 = _mm512_set1_epi32(3);
     for (int j = 0; j < 8; j++) {
         __m512i sc, m;
@@ -219,7 +235,7 @@ TGT static void pack_q6_K(pblk *o, const uint8_t *const p[PR], int sb) {
     }
     __m512i t[4];
     rows16(p, off + 192, t);
-    __m512 d = rows_f16(p, off + 208);
+    __m512 d = rows_f16(p, off + 206, 1); /* 4-byte reads stay in the block */
     for (int j = 0; j < 8; j++)
         for (int half = 0; half < 2; half++) {
             unsigned pos = (unsigned)(2 * (j % 2) + half); /* byte of the dword t[j / 2] */
@@ -388,25 +404,67 @@ static const qkind k_q4_K = {pack_q4_K, 8, aux_q45, q4_K_mks};
 static const qkind k_q5_K = {pack_q5_K, 8, aux_q45, q4_K_mks};
 static const qkind k_q6_K = {pack_q6_K, 8, aux_q6, q6_K_mks};
 
-/* Panels of 16 rows (outer), K chunks of at most KCB blocks, token groups
- * (inner) over the packed chunk. */
+/* ---- the driver ---- */
+
+/* A per-thread buffer for the panels of a whole call, kept between calls
+ * (prompt matmuls come in long runs of the same shapes) and freed when its
+ * thread ends; NULL when memory is short (the caller then packs one panel
+ * at a time on the stack). */
+static pthread_key_t g_buf_key;
+static pthread_once_t g_buf_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *t_buf;
+static _Thread_local size_t t_cap;
+
+static void buf_key_init(void) {
+    if (pthread_key_create(&g_buf_key, free) != 0) g_buf_key = (pthread_key_t)-1;
+}
+
+static void *pack_buf(size_t need) {
+    if (need <= t_cap) return t_buf;
+    pthread_once(&g_buf_once, buf_key_init);
+    if (g_buf_key == (pthread_key_t)-1) return NULL;
+    free(t_buf);
+    t_buf = malloc(need);
+    t_cap = t_buf ? need : 0;
+    pthread_setspecific(g_buf_key, t_buf);
+    return t_buf;
+}
+
+/* K chunks of at most KCB blocks; in each, the call's panels (all of them
+ * when the per-thread buffer holds them, else one at a time) are packed,
+ * then every token group runs over the packed panels: the group's
+ * activations stay in L1 while the panels stream from L2. */
 TGT static void qgemm(const qkind *K, float *y, size_t ldy, const uint8_t *w, size_t rb,
                       const uint8_t *act, size_t ab, int n, int nr, int nt) {
-    int nb = n / 32, nu = (nb + 15) / 16;
+    int nb = n / 32, nu = (nb + 15) / 16, npan = (nr + PR - 1) / PR;
     int nch = (16 * nu + KCB - 1) / KCB, cu = (nu + nch - 1) / nch; /* units per chunk */
-    pblk pk[KCB];
+    size_t per = (size_t)16 * cu;                                   /* blocks per panel */
+    pblk stack_pk[KCB], *pk = stack_pk;
+    int mp = 1;
+    if (nt >= MULTI_PANEL_T && npan > 1) {
+        pblk *h = pack_buf(sizeof(pblk) * per * (size_t)npan);
+        if (h) pk = h, mp = npan;
+    }
     taux ax;
-    for (int r0 = 0; r0 < nr; r0 += PR) {
-        int nrow = nr - r0 < PR ? nr - r0 : PR;
+    for (int r0 = 0; r0 < nr; r0 += mp * PR) {
+        int np = (nr - r0 + PR - 1) / PR < mp ? (nr - r0 + PR - 1) / PR : mp;
         for (int u0 = 0; u0 < nu; u0 += cu) {
             int ncu = nu - u0 < cu ? nu - u0 : cu;
-            pack_panel(K->pack, K->sb, pk, w + (size_t)r0 * rb, rb, nrow, 16 * u0, 16 * ncu, nb);
+            for (int p = 0; p < np; p++) {
+                int rp = r0 + p * PR, nrow = nr - rp < PR ? nr - rp : PR;
+                pack_panel(K->pack, K->sb, pk + p * per, w + (size_t)rp * rb, rb, nrow, 16 * u0,
+                           16 * ncu, nb);
+            }
             for (int t0 = 0; t0 < nt;) {
                 int i = 0;
                 while (k_nr[i] > nt - t0) i++;
                 const uint8_t *a = act + (size_t)t0 * ab + (size_t)u0 * sizeof(act_q8_unit);
                 K->aux(&ax, a, ab, k_nr[i], ncu);
-                K->mks[i](y + (size_t)t0 * ldy + r0, ldy, nrow, pk, ncu, a, ab, &ax, u0 > 0);
+                for (int p = 0; p < np; p++) {
+                    int rp = r0 + p * PR, nrow = nr - rp < PR ? nr - rp : PR;
+                    K->mks[i](y + (size_t)t0 * ldy + rp, ldy, nrow, pk + p * per, ncu, a, ab, &ax,
+                              u0 > 0);
+                }
                 t0 += k_nr[i];
             }
         }
