@@ -210,6 +210,12 @@ typedef struct penny_context_params {
     int n_ctx;             /* 0: the model's training context, capped at 4096 */
     int n_batch;           /* tokens per forward pass for prompts; 0: 512 */
     penny_kv_type kv_type; /* element type of the KV cache; 0: PENNY_KV_F16 */
+    /* true: a token's results do not depend on the other tokens or sequences
+     * evaluated with it (penny_eval_multi batches, prompt chunking): the same
+     * seed gives the same text alone or beside other requests, as a server
+     * needs. Costs some one-token speed (the batch kernels serve single
+     * tokens too). false (default): fastest kernels per batch size. */
+    bool batch_invariant;
 } penny_context_params;
 
 penny_context_params penny_context_default_params(void);

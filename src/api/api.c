@@ -138,6 +138,7 @@ penny_status penny_context_new(penny_model *m, const penny_context_params *param
     c->n_batch = n_batch;
     c->mla_absorb = m->mla_absorb;
     c->kv_type = k_kv_types[p.kv_type].type;
+    c->invariant = p.batch_invariant;
     penny_status rc = ctx_init(c, err);
     if (rc) {
         free(c);

@@ -111,8 +111,12 @@ static const kern_gemm_fn *multi_of(const kern_ops *k) {
     return NULL;
 }
 
-kern_gemm_fn kern_gemm_nt(const kern_ops *k, uint32_t type, int nt) {
+kern_gemm_fn kern_gemm_multi(const kern_ops *k, uint32_t type) {
     const kern_gemm_fn *m = multi_of(k);
-    if (nt >= 2 && m && type < TYPE_COUNT && m[type]) return m[type];
+    if (m && type < TYPE_COUNT && m[type]) return m[type];
     return kern_gemm(k, type);
+}
+
+kern_gemm_fn kern_gemm_nt(const kern_ops *k, uint32_t type, int nt) {
+    return nt >= 2 ? kern_gemm_multi(k, type) : kern_gemm(k, type);
 }

@@ -107,6 +107,10 @@ kern_gemm_fn kern_gemm(const kern_ops *k, uint32_t type);
  * the instruction set's multi-token kernel where it has one (gemm_*.c,
  * panels of rows), else kern_gemm. */
 kern_gemm_fn kern_gemm_nt(const kern_ops *k, uint32_t type, int nt);
+/* The kernel kern_gemm_nt gives for several tokens, for any nt (one too):
+ * with it, output (row, token) is computed by the same operations in the
+ * same order whatever the other tokens of the call (op_matmul_invariant). */
+kern_gemm_fn kern_gemm_multi(const kern_ops *k, uint32_t type);
 
 /* The per-instruction-set tables (kern_scalar.c, x86/, arm/). */
 extern const kern_ops kern_scalar;

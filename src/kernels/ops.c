@@ -42,6 +42,10 @@ void op_rmsnorm(float *y, const float *x, const float *w, int T, int n, float ep
 /* Weight bytes per row chunk (T > 1): a chunk stays in L2 while every token
  * passes over it, so weights come from memory once per matmul. */
 #define MATMUL_CHUNK_BYTES (192 * 1024)
+/* Rows per call of a panel kernel (gemm_*.c), in 16-row panels: it packs
+ * them per K chunk into a per-thread buffer (about 40 KB a panel) and runs
+ * each token group over all of them, so more panels read activations less. */
+#define MATMUL_CHUNK_PANELS 8
 /* Below this many activations, thread 0 prepares them alone (a second
  * pool_run would cost more than it saves). */
 #define MATMUL_PREP_SERIAL 32768
@@ -54,6 +58,8 @@ typedef struct matmul_job {
     void *act;        /* (T, act_bytes) prepared activations, or X itself */
     size_t row_bytes, act_bytes;
     int T, n_in, n_out;
+    bool multi;          /* the multi-token kernel, in panels of 16 rows */
+    bool panels;         /* ... and it is a panel kernel (gemm_*.c) with its own blocking */
     kern_gemm_fn gemm;   /* NULL: the type's reference dot on f32 X */
     type_dot_f32_fn dot; /* used when gemm is NULL */
     kern_prep_fn prep;
@@ -82,8 +88,8 @@ static void dot_rows(const matmul_job *j, long lo, long hi) {
 static void matmul_rows(void *arg, int ith, int nth) {
     const matmul_job *j = arg;
     long lo, hi;
-    pool_range(j->T > 1 ? (j->n_out + 15) / 16 : j->n_out, ith, nth, &lo, &hi);
-    if (j->T > 1) { /* whole panels of 16 rows (the multi-token kernels' unit) */
+    pool_range(j->multi ? (j->n_out + 15) / 16 : j->n_out, ith, nth, &lo, &hi);
+    if (j->multi) { /* whole panels of 16 rows (the multi-token kernels' unit) */
         lo *= 16;
         hi = hi * 16 < j->n_out ? hi * 16 : j->n_out;
     }
@@ -91,7 +97,9 @@ static void matmul_rows(void *arg, int ith, int nth) {
         dot_rows(j, lo, hi);
         return;
     }
-    long chunk = j->T == 1 ? hi - lo : (long)(MATMUL_CHUNK_BYTES / j->row_bytes) / 16 * 16;
+    long chunk = !j->multi   ? hi - lo
+                 : j->panels ? MATMUL_CHUNK_PANELS * 16
+                             : (long)(MATMUL_CHUNK_BYTES / j->row_bytes) / 16 * 16;
     if (chunk < 16) chunk = 16;
     for (long r = lo; r < hi; r += chunk) {
         int nr = (int)(hi - r < chunk ? hi - r : chunk);
@@ -126,19 +134,27 @@ static void *matmul_act(matmul_job *j, void *scratch, size_t need) {
 }
 
 /* A NULL pool runs on the calling thread (tests, tools). */
-void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
-               const float *X, int T, int n_in, int n_out) {
+static void matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
+                   const float *X, int T, int n_in, int n_out, bool invariant) {
     const type_traits *tt = type_get(type);
     PENNY_ASSERT(tt && tt->supported && n_in % tt->block_size == 0 && T >= 1);
     const kern_ops *k = kern_get();
     kern_prep_fn prep = k->prep_q8 ? k->prep_q8 : kern_scalar.prep_q8;
     enum kern_act act = kern_act_of(type);
-    matmul_job job = {Y,           W,
-                      X,           NULL,
-                      row_bytes,   kern_act_row_bytes(act, n_in),
-                      T,           n_in,
-                      n_out,       kern_gemm_nt(k, type, T),
-                      tt->dot_f32, prep};
+    bool multi = T > 1 || invariant;
+    matmul_job job = {.Y = Y,
+                      .W = W,
+                      .X = X,
+                      .row_bytes = row_bytes,
+                      .act_bytes = kern_act_row_bytes(act, n_in),
+                      .T = T,
+                      .n_in = n_in,
+                      .n_out = n_out,
+                      .multi = multi,
+                      .gemm = multi ? kern_gemm_multi(k, type) : kern_gemm(k, type),
+                      .dot = tt->dot_f32,
+                      .prep = prep};
+    job.panels = multi && job.gemm != kern_gemm(k, type);
     if (!job.gemm) act = KERN_ACT_F32;
     void *own =
         matmul_act(&job, scratch, act == KERN_ACT_F32 ? 0 : op_matmul_scratch(type, T, n_in));
@@ -153,6 +169,16 @@ void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, s
     else
         matmul_rows(&job, 0, 1);
     free(own);
+}
+
+void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
+               const float *X, int T, int n_in, int n_out) {
+    matmul(p, scratch, Y, W, type, row_bytes, X, T, n_in, n_out, false);
+}
+
+void op_matmul_invariant(pool *p, void *scratch, float *Y, const void *W, uint32_t type,
+                         size_t row_bytes, const float *X, int T, int n_in, int n_out) {
+    matmul(p, scratch, Y, W, type, row_bytes, X, T, n_in, n_out, true);
 }
 
 /* Rotates pair (a, b) of every head of one token by the same angle. */

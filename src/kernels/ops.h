@@ -35,6 +35,13 @@ void op_rmsnorm(float *y, const float *x, const float *w, int T, int n, float ep
 size_t op_matmul_scratch(uint32_t type, int T, int n_in);
 void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
                const float *X, int T, int n_in, int n_out);
+/* As op_matmul, but each token's outputs are bit for bit those of a call with
+ * that token alone or in any other batch (the multi-token kernels also for
+ * one token; tests/test_batch_invariance.c). A server needs this so that
+ * concurrent requests do not change each other's results; for one token it
+ * is slower than op_matmul, whose one-token kernels round differently. */
+void op_matmul_invariant(pool *p, void *scratch, float *Y, const void *W, uint32_t type,
+                         size_t row_bytes, const float *X, int T, int n_in, int n_out);
 
 /* Rotary embedding, in place, on T tokens of n_heads heads of head_dim;
  * the first n_rot dims of each head rotate. neox: pairs (i, i+n_rot/2)

@@ -73,6 +73,7 @@ struct penny_context {
     int n_ctx, n_batch, n_past;
     bool mla_absorb; /* absorbed (latent-only cache) or naive MLA; see mla.c */
     uint32_t kv_type; /* element type of the cache: TYPE_F16, TYPE_F32, TYPE_Q8_0 */
+    bool invariant;   /* batch-invariant matmuls (penny_context_params.batch_invariant) */
     kv_cache kv;
     fwd_bufs b;
     float *logits; /* (n_logits_cap, n_vocab): last eval's logits */

@@ -21,8 +21,9 @@
 #include "model/fwd.h"
 
 void fwd_matmul(penny_context *c, float *y, const weight *w, const float *x, int T) {
-    op_matmul(c->model->pool, c->b.mm_scratch, y, w->data, w->type, w->row_bytes, x, T,
-              (int)w->n_in, (int)w->n_out);
+    (c->invariant ? op_matmul_invariant : op_matmul)(c->model->pool, c->b.mm_scratch, y, w->data,
+                                                     w->type, w->row_bytes, x, T, (int)w->n_in,
+                                                     (int)w->n_out);
 }
 
 void fwd_ffn(penny_context *c, float *y, const ffn_weights *f, const float *x, int T) {

@@ -530,6 +530,7 @@ static penny_status slots_new(sched *s, penny_error *err) {
     penny_context_params cp = penny_context_default_params();
     cp.n_ctx = s->p.n_ctx;
     cp.kv_type = s->p.kv_type;
+    cp.batch_invariant = true; /* a request's text must not depend on the others */
     for (int i = 0; i < s->p.n_slots; i++) {
         slot *sl = &s->slots[i];
         penny_status rc = penny_context_new(s->m, &cp, &sl->ctx, err);
