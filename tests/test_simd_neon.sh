@@ -20,3 +20,9 @@ out="$B/tests/simd_aarch64" # not test_*: run.sh would execute it natively
     tests/test_simd.c src/base/err.c src/base/log.c src/base/pool.c src/base/cpu.c \
     src/kernels/*.c src/kernels/x86/*.c src/kernels/arm/*.c -lm -lpthread
 PENNY_TEST_QUICK=1 "$QEMU" "$out"
+# The batch-invariance contract (tests/test_batch_invariance.c) on NEON too.
+inv="$B/tests/batch_invariance_aarch64"
+"$CC" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -static -Iinclude -Isrc -o "$inv" \
+    tests/test_batch_invariance.c src/base/err.c src/base/log.c src/base/pool.c src/base/cpu.c \
+    src/kernels/*.c src/kernels/x86/*.c src/kernels/arm/*.c -lm -lpthread
+"$QEMU" "$inv"
