@@ -303,24 +303,29 @@ static void magnitudes(double *mag, const wmat *m, const void *act, size_t ab, i
 }
 
 /* Runs table k and the scalar table on the same data and compares: bit for
- * bit when `exact`, else within the accumulation bound. */
+ * bit when `exact`, else within the accumulation bound. Both of k's kernels
+ * for nt tokens: the one op_matmul uses (kern_gemm_nt) and the multi-token
+ * one that batch-invariant evaluation uses for every nt (kern_gemm_multi). */
 static void compare_gemm(const kern_ops *k, const wmat *m, const float *x, int nt, bool exact) {
     size_t ab, ny = (size_t)nt * m->nr;
     void *act = prepare(&kern_scalar, m->type, x, m->n, nt, &ab);
     float *want = xmalloc(sizeof(float) * ny), *got = xmalloc(sizeof(float) * ny);
-    memset(got, 0xff, sizeof(float) * ny);
     kern_gemm(&kern_scalar, m->type)(want, m->nr, m->w, m->rb, act, ab, m->n, m->nr, nt);
-    kern_gemm_nt(k, m->type, nt)(got, m->nr, m->w, m->rb, act, ab, m->n, m->nr, nt);
     double *mag = exact ? NULL : xmalloc(sizeof(double) * ny);
     if (mag) magnitudes(mag, m, act, ab, nt);
-    int bad = 0;
-    for (size_t i = 0; i < ny && bad < 3; i++) {
-        double tol = exact ? 0.0 : (m->n / 16.0 + 8) * 0x1p-24 * mag[i];
-        bool ok = exact ? memcmp(&want[i], &got[i], 4) == 0 : fabs(got[i] - want[i]) <= tol;
-        if (!ok) bad++;
-        CHECKF(ok, "%s %s %s n=%d rows=%d T=%d: [t %zu, row %zu] got %.9g want %.9g tol %.3g",
-               k->name, type_name(m->type), exact ? "exact" : "random", m->n, m->nr, nt, i / m->nr,
-               i % m->nr, got[i], want[i], tol);
+    kern_gemm_fn fns[2] = {kern_gemm_nt(k, m->type, nt), kern_gemm_multi(k, m->type)};
+    for (int f = 0; f < (fns[1] != fns[0] ? 2 : 1); f++) {
+        memset(got, 0xff, sizeof(float) * ny);
+        fns[f](got, m->nr, m->w, m->rb, act, ab, m->n, m->nr, nt);
+        int bad = 0;
+        for (size_t i = 0; i < ny && bad < 3; i++) {
+            double tol = exact ? 0.0 : (m->n / 16.0 + 8) * 0x1p-24 * mag[i];
+            bool ok = exact ? memcmp(&want[i], &got[i], 4) == 0 : fabs(got[i] - want[i]) <= tol;
+            if (!ok) bad++;
+            CHECKF(ok, "%s%s %s %s n=%d rows=%d T=%d: [t %zu, row %zu] got %.9g want %.9g tol %.3g",
+                   k->name, f ? " (multi)" : "", type_name(m->type), exact ? "exact" : "random",
+                   m->n, m->nr, nt, i / m->nr, i % m->nr, got[i], want[i], tol);
+        }
     }
     free(act), free(want), free(got), free(mag);
 }
