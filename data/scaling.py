@@ -10,15 +10,19 @@ can show how the Llama-vs-GPT-2 gap moves with compute. data/fit_scaling.py
 reads the logs, fits the compute-optimal size against compute and picks the
 final shape. Budgets run in increasing order, and from the second budget on
 shapes smaller than the previous budget's best are skipped: the optimal size
-only grows with compute, and the small shapes are the slowest runs.
+only grows with compute, and the small shapes are the slowest runs. The
+shapes of FIRST_ONLY run at the first budget only, to bracket its optimum
+from below (they are not considered for the skipping or the baseline): the
+trainer runs such narrow models at a few percent of peak, so at the larger
+budgets they would take longer than all the other runs.
 
 Runs go JOBS at a time (THREADS threads each, default 2 x 1: small models
 scale poorly across threads); the trainer is deterministic for any thread
 count, so this only changes wall time. A run whose log already ends with its
 final step is kept (so an interrupted study resumes). Needs DIR/tok.gguf and
 DIR/pre.tok. Writes DIR/scale/<budget>/<arch>-<dim>-<layers>.log and .../loss.csv.
-Environment: PENNY, BUDGETS ("1.5e12 6e12 2.4e13"), SIZES ("64:2 96:3 128:4
-192:6"), JOBS (2), THREADS (1). Standard library only.
+Environment: PENNY, BUDGETS ("1.5e12 6e12"), SIZES ("64:2 96:3 128:4
+192:6"), FIRST_ONLY ("48:2"), JOBS (2), THREADS (1). Standard library only.
 """
 import os
 import subprocess
@@ -76,18 +80,22 @@ def run_pool(jobs, n):
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "build/model"
     penny = os.environ.get("PENNY", "build/penny")
-    budgets = os.environ.get("BUDGETS", "1.5e12 6e12 2.4e13").split()
-    sizes = [tuple(int(x) for x in s.split(":"))
-             for s in os.environ.get("SIZES", "64:2 96:3 128:4 192:6").split()]
+    budgets = os.environ.get("BUDGETS", "1.5e12 6e12").split()
+
+    def shapes(var, default):
+        return [tuple(int(x) for x in v.split(":")) for v in os.environ.get(var, default).split()]
+
+    sizes, first_only = shapes("SIZES", "64:2 96:3 128:4 192:6"), shapes("FIRST_ONLY", "48:2")
     jobs, threads = int(os.environ.get("JOBS", "2")), int(os.environ.get("THREADS", "1"))
     prev_best, pending = None, []
     for budget in budgets:
         os.makedirs(os.path.join(d, "scale", budget), exist_ok=True)
         todo = [s for s in sizes if prev_best is None or fs.params(*s) >= fs.params(*prev_best)]
+        extra = first_only if prev_best is None else []
         # The slowest runs (smallest shapes: lowest FLOP/s) first; the
         # previous budget's baseline fills in beside them.
         work = [lambda s=s: run_one(penny, d, budget, "llama", s[0], s[1], threads)
-                for s in todo]
+                for s in extra + todo]
         work[1:1] = pending
         run_pool(work, jobs)
         res = {s: fs.final_bpb(os.path.join(d, "scale", budget, "llama-%d-%d.log" % s))
