@@ -123,29 +123,40 @@ TGT_INLINE __m512 rows_f16(const uint8_t *const p[PR], size_t off, int hi) {
 
 /* ---- Q4_0 and Q8_0 ---- */
 
-/* Q4_0 block b (18 bytes: f16 d, 16 bytes of nibbles) of the 16 rows. */
-TGT static void pack_q4_0(pblk *o, const uint8_t *const p[PR], int b) {
+/* Q4_0 block b (18 bytes: f16 d, 16 bytes of nibbles) of the 16 rows,
+ * decoded into w[8] and the row scales. */
+TGT_INLINE void dec_q4_0(const uint8_t *const p[PR], int b, __m512i w[8], __m512 *d) {
     size_t off = (size_t)b * 18;
     __m512i t[4], m4 = _mm512_set1_epi8(15);
     rows16(p, off + 2, t);
     for (int j = 0; j < 4; j++) {
-        _mm512_storeu_si512(o->q[j], _mm512_and_si512(t[j], m4));
-        _mm512_storeu_si512(o->q[4 + j], _mm512_and_si512(_mm512_srli_epi16(t[j], 4), m4));
+        w[j] = _mm512_and_si512(t[j], m4);
+        w[4 + j] = _mm512_and_si512(_mm512_srli_epi16(t[j], 4), m4);
     }
-    _mm512_storeu_ps(o->s[0], rows_f16(p, off, 0));
+    *d = rows_f16(p, off, 0);
 }
 
-/* Q8_0 block b (34 bytes: f16 d, 32 signed bytes) of the 16 rows. */
-TGT static void pack_q8_0(pblk *o, const uint8_t *const p[PR], int b) {
+/* Q8_0 block b (34 bytes: f16 d, 32 signed bytes), as unsigned q + 128. */
+TGT_INLINE void dec_q8_0(const uint8_t *const p[PR], int b, __m512i w[8], __m512 *d) {
     size_t off = (size_t)b * 34;
-    __m512i t[4], flip = _mm512_set1_epi8((char)0x80);
+    __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int h = 0; h < 2; h++) {
-        rows16(p, off + 2 + 16 * h, t);
-        for (int j = 0; j < 4; j++)
-            _mm512_storeu_si512(o->q[4 * h + j], _mm512_xor_si512(t[j], flip));
+        rows16(p, off + 2 + 16 * h, w + 4 * h);
+        for (int j = 0; j < 4; j++) w[4 * h + j] = _mm512_xor_si512(w[4 * h + j], flip);
     }
-    _mm512_storeu_ps(o->s[0], rows_f16(p, off, 0));
+    *d = rows_f16(p, off, 0);
 }
+
+#define PACK_DEC(NAME)                                                                             \
+    TGT static void pack_##NAME(pblk *o, const uint8_t *const p[PR], int b) {                      \
+        __m512i w[8];                                                                              \
+        __m512 d;                                                                                  \
+        dec_##NAME(p, b, w, &d);                                                                   \
+        for (int j = 0; j < 8; j++) _mm512_storeu_si512(o->q[j], w[j]);                            \
+        _mm512_storeu_ps(o->s[0], d);                                                              \
+    }
+PACK_DEC(q4_0)
+PACK_DEC(q8_0)
 
 /* ---- K-quants (layouts in kquants.h): one superblock = 8 blocks ---- */
 
@@ -289,6 +300,29 @@ TGT_INLINE void put_rows(float *y, __m512 v, int nrow, bool add) {
  * s[1] = dmin*m, the mins' share is s[1] * f (f = d_x * nsum); KIND 2
  * (Q6_K): the two halves of a block (scales per 16 values) start at i0 and
  * i1 and are scaled by s[0] and s[1]. */
+/* The token loop over one decoded block (w, s0, s1) of group ga, block k
+ * of the group, b of the chunk. */
+#define QTOK(KIND, NR)                                                                             \
+    UNROLL for (int t = 0; t < NR; t++) {                                                          \
+        const act_q8_group *a = (const act_q8_group *)(ga + (size_t)t * ab);                       \
+        __m512i z0 = KIND == 1 ? _mm512_setzero_si512() : _mm512_set1_epi32(ax->i0[t][b]);         \
+        __m512i z1 = KIND == 2 ? _mm512_set1_epi32(ax->i1[t][b]) : _mm512_setzero_si512();         \
+        UNROLL for (int j = 0; j < 4; j++) {                                                       \
+            z0 = dpb(z0, w[j], a->lo + 16 * k + 4 * j);                                            \
+            z1 = dpb(z1, w[4 + j], a->hi + 16 * k + 4 * j);                                        \
+        }                                                                                          \
+        __m512 dx = _mm512_set1_ps(a->d[4 * k]);                                                   \
+        if (KIND == 2) {                                                                           \
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(z0), s0);                                  \
+            f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(z1), s1, f);                                    \
+            acc[t] = _mm512_fmadd_ps(f, dx, acc[t]);                                               \
+        } else {                                                                                   \
+            __m512i z = _mm512_add_epi32(z0, z1);                                                  \
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(z), _mm512_mul_ps(s0, dx), acc[t]);        \
+            if (KIND == 1) acc[t] = _mm512_fmadd_ps(s1, _mm512_set1_ps(ax->f[t][b]), acc[t]);      \
+        }                                                                                          \
+    }
+
 #define QMK(NAME, KIND, NR)                                                                        \
     TGT static void NAME##_mk##NR(float *y, size_t ldy, int nrow, const pblk *pk, int nu,          \
                                   const uint8_t *act, size_t ab, const taux *ax, bool add) {       \
@@ -307,33 +341,58 @@ TGT_INLINE void put_rows(float *y, __m512 v, int nrow, bool add) {
                 }                                                                                  \
                 __m512 s0 = _mm512_loadu_ps(pb->s[0]), s1 = s0;                                    \
                 if (KIND) s1 = _mm512_loadu_ps(pb->s[1]);                                          \
-                UNROLL for (int t = 0; t < NR; t++) {                                              \
-                    const act_q8_group *a = (const act_q8_group *)(ga + (size_t)t * ab);           \
-                    __m512i z0 =                                                                   \
-                        KIND == 1 ? _mm512_setzero_si512() : _mm512_set1_epi32(ax->i0[t][b]);      \
-                    __m512i z1 =                                                                   \
-                        KIND == 2 ? _mm512_set1_epi32(ax->i1[t][b]) : _mm512_setzero_si512();      \
-                    UNROLL for (int j = 0; j < 4; j++) {                                           \
-                        z0 = dpb(z0, w[j], a->lo + 16 * k + 4 * j);                                \
-                        z1 = dpb(z1, w[4 + j], a->hi + 16 * k + 4 * j);                            \
-                    }                                                                              \
-                    __m512 dx = _mm512_set1_ps(a->d[4 * k]);                                       \
-                    if (KIND == 2) {                                                               \
-                        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(z0), s0);                      \
-                        f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(z1), s1, f);                        \
-                        acc[t] = _mm512_fmadd_ps(f, dx, acc[t]);                                   \
-                    } else {                                                                       \
-                        __m512i z = _mm512_add_epi32(z0, z1);                                      \
-                        acc[t] =                                                                   \
-                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(z), _mm512_mul_ps(s0, dx), acc[t]); \
-                        if (KIND == 1)                                                             \
-                            acc[t] = _mm512_fmadd_ps(s1, _mm512_set1_ps(ax->f[t][b]), acc[t]);     \
-                    }                                                                              \
-                }                                                                                  \
+                QTOK(KIND, NR);                                                                    \
             }                                                                                      \
         }                                                                                          \
         UNROLL for (int t = 0; t < NR; t++) put_rows(y + (size_t)t * ldy, acc[t], nrow, add);      \
     }
+
+/* Few tokens: the microkernel decodes each block of the 16 rows itself (the
+ * vectors pack_* would store), so nothing goes through memory and the
+ * decoding shuffles overlap the multiplies; blocks from nb on are zero.
+ * Q4_0 and Q8_0, whose blocks decode on their own. */
+#define QMKF(NAME, NR)                                                                             \
+    TGT static void NAME##_fk##NR(float *y, size_t ldy, int nrow, const uint8_t *const p[PR],      \
+                                  int b0, int nb, int nu, const uint8_t *act, size_t ab,           \
+                                  const taux *ax, bool add) {                                      \
+        __m512 acc[NR];                                                                            \
+        UNROLL for (int t = 0; t < NR; t++) acc[t] = _mm512_setzero_ps();                          \
+        for (int g = 0; g < 4 * nu; g++) {                                                         \
+            const uint8_t *ga = act + (size_t)(g / 4) * sizeof(act_q8_unit) +                      \
+                                (size_t)(g % 4) * sizeof(act_q8_group);                            \
+            UNROLL for (int k = 0; k < 4; k++) {                                                   \
+                int b = 4 * g + k;                                                                 \
+                __m512i w[8];                                                                      \
+                __m512 s0 = _mm512_setzero_ps(), s1;                                               \
+                if (b0 + b < nb)                                                                   \
+                    dec_##NAME(p, b0 + b, w, &s0);                                                 \
+                else                                                                               \
+                    UNROLL for (int j = 0; j < 8; j++) w[j] = _mm512_setzero_si512();              \
+                s1 = s0;                                                                           \
+                QTOK(0, NR);                                                                       \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int t = 0; t < NR; t++) put_rows(y + (size_t)t * ldy, acc[t], nrow, add);      \
+    }
+
+typedef void (*fk_fn)(float *y, size_t ldy, int nrow, const uint8_t *const p[PR], int b0, int nb,
+                      int nu, const uint8_t *act, size_t ab, const taux *ax, bool add);
+
+enum { FUSED_T = 8 }; /* up to this many tokens, QMKF */
+
+#define QMKFS(NAME)                                                                                \
+    QMKF(NAME, 1)                                                                                  \
+    QMKF(NAME, 2)                                                                                  \
+    QMKF(NAME, 3)                                                                                  \
+    QMKF(NAME, 4)                                                                                  \
+    QMKF(NAME, 5)                                                                                  \
+    QMKF(NAME, 6)                                                                                  \
+    QMKF(NAME, 7)                                                                                  \
+    QMKF(NAME, 8)                                                                                  \
+    static const fk_fn NAME##_fks[FUSED_T] = {NAME##_fk1, NAME##_fk2, NAME##_fk3, NAME##_fk4,      \
+                                              NAME##_fk5, NAME##_fk6, NAME##_fk7, NAME##_fk8};
+QMKFS(q4_0)
+QMKFS(q8_0)
 
 typedef void (*mk_fn)(float *y, size_t ldy, int nrow, const pblk *pk, int nu, const uint8_t *act,
                       size_t ab, const taux *ax, bool add);
@@ -361,6 +420,7 @@ typedef struct qkind {
     int sb; /* blocks per pack call (K-quants: a superblock) */
     void (*aux)(taux *ax, const uint8_t *act, size_t ab, int nt, int nu);
     const mk_fn *mks;
+    const fk_fn *fks; /* NULL: always packed */
 } qkind;
 
 TGT static void aux_q4_0(taux *ax, const uint8_t *act, size_t ab, int nt, int nu) {
@@ -398,11 +458,11 @@ TGT static void aux_q6(taux *ax, const uint8_t *act, size_t ab, int nt, int nu) 
         }
 }
 
-static const qkind k_q4_0 = {pack_q4_0, 1, aux_q4_0, q4_0_mks};
-static const qkind k_q8_0 = {pack_q8_0, 1, aux_q8_0, q8_0_mks};
-static const qkind k_q4_K = {pack_q4_K, 8, aux_q45, q4_K_mks};
-static const qkind k_q5_K = {pack_q5_K, 8, aux_q45, q4_K_mks};
-static const qkind k_q6_K = {pack_q6_K, 8, aux_q6, q6_K_mks};
+static const qkind k_q4_0 = {pack_q4_0, 1, aux_q4_0, q4_0_mks, q4_0_fks};
+static const qkind k_q8_0 = {pack_q8_0, 1, aux_q8_0, q8_0_mks, q8_0_fks};
+static const qkind k_q4_K = {pack_q4_K, 8, aux_q45, q4_K_mks, NULL};
+static const qkind k_q5_K = {pack_q5_K, 8, aux_q45, q4_K_mks, NULL};
+static const qkind k_q6_K = {pack_q6_K, 8, aux_q6, q6_K_mks, NULL};
 
 /* ---- the driver ---- */
 
@@ -430,6 +490,23 @@ static void *pack_buf(size_t need) {
     return t_buf;
 }
 
+/* Few tokens (one group, QMKF): chunks outer, panels inner. */
+TGT static void qgemm_fused(const qkind *K, float *y, size_t ldy, const uint8_t *w, size_t rb,
+                            const uint8_t *act, size_t ab, int nb, int nu, int cu, int nr, int nt) {
+    taux ax;
+    for (int u0 = 0; u0 < nu; u0 += cu) {
+        int ncu = nu - u0 < cu ? nu - u0 : cu;
+        const uint8_t *a = act + (size_t)u0 * sizeof(act_q8_unit);
+        K->aux(&ax, a, ab, nt, ncu);
+        for (int r0 = 0; r0 < nr; r0 += PR) {
+            int nrow = nr - r0 < PR ? nr - r0 : PR;
+            const uint8_t *p[PR];
+            for (int r = 0; r < PR; r++) p[r] = w + (size_t)(r0 + (r < nrow ? r : nrow - 1)) * rb;
+            K->fks[nt - 1](y + r0, ldy, nrow, p, 16 * u0, nb, ncu, a, ab, &ax, u0 > 0);
+        }
+    }
+}
+
 /* K chunks of at most KCB blocks; in each, the call's panels (all of them
  * when the per-thread buffer holds them, else one at a time) are packed,
  * then every token group runs over the packed panels: the group's
@@ -439,6 +516,10 @@ TGT static void qgemm(const qkind *K, float *y, size_t ldy, const uint8_t *w, si
     int nb = n / 32, nu = (nb + 15) / 16, npan = (nr + PR - 1) / PR;
     int nch = (16 * nu + KCB - 1) / KCB, cu = (nu + nch - 1) / nch; /* units per chunk */
     size_t per = (size_t)16 * cu;                                   /* blocks per panel */
+    if (K->fks && nt <= FUSED_T) {
+        qgemm_fused(K, y, ldy, w, rb, act, ab, nb, nu, cu, nr, nt);
+        return;
+    }
     pblk stack_pk[KCB], *pk = stack_pk;
     int mp = 1;
     if (nt >= MULTI_PANEL_T && npan > 1) {
