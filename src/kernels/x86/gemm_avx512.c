@@ -375,6 +375,39 @@ TGT_INLINE void put_rows(float *y, __m512 v, int nrow, bool add) {
         UNROLL for (int t = 0; t < NR; t++) put_rows(y + (size_t)t * ldy, acc[t], nrow, add);      \
     }
 
+/* The same for K-quants: each superblock of the 16 rows is packed into an
+ * L1 buffer of 8 blocks just before its two groups run. */
+#define QMKF8(NAME, KIND, NR)                                                                      \
+    TGT static void NAME##_fk##NR(float *y, size_t ldy, int nrow, const uint8_t *const p[PR],      \
+                                  int b0, int nb, int nu, const uint8_t *act, size_t ab,           \
+                                  const taux *ax, bool add) {                                      \
+        __m512 acc[NR];                                                                            \
+        pblk sb[8];                                                                                \
+        UNROLL for (int t = 0; t < NR; t++) acc[t] = _mm512_setzero_ps();                          \
+        for (int g = 0; g < 4 * nu; g++) {                                                         \
+            const uint8_t *ga = act + (size_t)(g / 4) * sizeof(act_q8_unit) +                      \
+                                (size_t)(g % 4) * sizeof(act_q8_group);                            \
+            if (g % 2 == 0) {                                                                      \
+                if (b0 + 4 * g < nb)                                                               \
+                    pack_##NAME(sb, p, (b0 + 4 * g) / 8);                                          \
+                else                                                                               \
+                    memset(sb, 0, sizeof sb);                                                      \
+            }                                                                                      \
+            UNROLL for (int k = 0; k < 4; k++) {                                                   \
+                const pblk *pb = sb + 4 * (g % 2) + k;                                             \
+                int b = 4 * g + k;                                                                 \
+                __m512i w[8];                                                                      \
+                UNROLL for (int j = 0; j < 8; j++) {                                               \
+                    w[j] = _mm512_loadu_si512(pb->q[j]);                                           \
+                    KEEP(w[j]);                                                                    \
+                }                                                                                  \
+                __m512 s0 = _mm512_loadu_ps(pb->s[0]), s1 = _mm512_loadu_ps(pb->s[1]);             \
+                QTOK(KIND, NR);                                                                    \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int t = 0; t < NR; t++) put_rows(y + (size_t)t * ldy, acc[t], nrow, add);      \
+    }
+
 typedef void (*fk_fn)(float *y, size_t ldy, int nrow, const uint8_t *const p[PR], int b0, int nb,
                       int nu, const uint8_t *act, size_t ab, const taux *ax, bool add);
 
@@ -393,6 +426,21 @@ enum { FUSED_T = 8 }; /* up to this many tokens, QMKF */
                                               NAME##_fk5, NAME##_fk6, NAME##_fk7, NAME##_fk8};
 QMKFS(q4_0)
 QMKFS(q8_0)
+
+#define QMKF8S(NAME, KIND)                                                                         \
+    QMKF8(NAME, KIND, 1)                                                                           \
+    QMKF8(NAME, KIND, 2)                                                                           \
+    QMKF8(NAME, KIND, 3)                                                                           \
+    QMKF8(NAME, KIND, 4)                                                                           \
+    QMKF8(NAME, KIND, 5)                                                                           \
+    QMKF8(NAME, KIND, 6)                                                                           \
+    QMKF8(NAME, KIND, 7)                                                                           \
+    QMKF8(NAME, KIND, 8)                                                                           \
+    static const fk_fn NAME##_fks[FUSED_T] = {NAME##_fk1, NAME##_fk2, NAME##_fk3, NAME##_fk4,      \
+                                              NAME##_fk5, NAME##_fk6, NAME##_fk7, NAME##_fk8};
+QMKF8S(q4_K, 1)
+QMKF8S(q5_K, 1)
+QMKF8S(q6_K, 2)
 
 typedef void (*mk_fn)(float *y, size_t ldy, int nrow, const pblk *pk, int nu, const uint8_t *act,
                       size_t ab, const taux *ax, bool add);
@@ -460,9 +508,9 @@ TGT static void aux_q6(taux *ax, const uint8_t *act, size_t ab, int nt, int nu) 
 
 static const qkind k_q4_0 = {pack_q4_0, 1, aux_q4_0, q4_0_mks, q4_0_fks};
 static const qkind k_q8_0 = {pack_q8_0, 1, aux_q8_0, q8_0_mks, q8_0_fks};
-static const qkind k_q4_K = {pack_q4_K, 8, aux_q45, q4_K_mks, NULL};
-static const qkind k_q5_K = {pack_q5_K, 8, aux_q45, q4_K_mks, NULL};
-static const qkind k_q6_K = {pack_q6_K, 8, aux_q6, q6_K_mks, NULL};
+static const qkind k_q4_K = {pack_q4_K, 8, aux_q45, q4_K_mks, q4_K_fks};
+static const qkind k_q5_K = {pack_q5_K, 8, aux_q45, q4_K_mks, q5_K_fks};
+static const qkind k_q6_K = {pack_q6_K, 8, aux_q6, q6_K_mks, q6_K_fks};
 
 /* ---- the driver ---- */
 
