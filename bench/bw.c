@@ -3,10 +3,17 @@
  * token generation (every weight is read once per token), and how fast it can
  * read a model file under each way of bringing it into memory.
  *
- * Default: fills an anonymous buffer (transparent huge pages requested) and
- * reads it with T threads, each summing its own contiguous slice, R times;
- * prints the best and median GB/s. bench/vs-llamacpp divides model bytes x
- * tokens/s by this number.
+ * Default: fills an anonymous buffer (2 MiB transparent huge pages requested;
+ * --pages 4k to refuse them) and reads it with T threads by each method of
+ * readbw.h (plain loop, AVX2 and AVX-512 loads, software prefetch,
+ * non-temporal loads, four streams per thread, threads dealt 1 MiB chunks),
+ * one pass of every method in turn, R rounds, so that other people's load on
+ * a shared machine falls on all methods alike. Prints best and median GB/s
+ * per method, and as the ceiling the method with the best median (a ceiling
+ * that a real program beats is none: the old plain loop, kept for
+ * reference, under-reads). With --json one object per method, then the
+ * ceiling's object last; bench/vs-llamacpp divides model bytes x tokens/s by
+ * it.
  *
  * With --file, the file is brought in by one of four policies and read
  * repeatedly for --seconds, one line per pass with GB/s and the page faults
@@ -18,9 +25,9 @@
  *   load      read() into anonymous memory with MADV_HUGEPAGE
  *
  * Self-contained (libc + pthreads) so it builds with or without libpenny.
- * usage: bw [-t THREADS] [-s MIB] [-r REPS] [--json]
+ * usage: bw [-t THREADS] [-s MIB] [-r ROUNDS] [--method NAME] [--pages huge|4k] [--json]
  *        bw --file PATH [--mode lazy|populate|hugemap|load] [--seconds N] [--idle N]
- *           [-t THREADS]      (--idle: wait N seconds untouched before reading)
+ *           [-t THREADS] [--method NAME]   (--idle: wait N seconds untouched before reading)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,14 +42,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Eight lanes of 64 bits: the compiler turns this into whatever vector loads
- * the target has, enough to keep memory, not the core, the bottleneck. */
-typedef uint64_t lane8 __attribute__((vector_size(64)));
+#include "readbw.h"
 
 typedef struct bw_job {
     const unsigned char *base;
+    const rbw_method *method;
     size_t size;
     int nth, reps;
+    double cpu[64]; /* each reader's CPU seconds over its passes */
     pthread_barrier_t start, stop;
     volatile uint64_t sink;
 } bw_job;
@@ -58,26 +65,10 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Sums a 64-byte-aligned range with four independent accumulators. */
-static uint64_t sum_range(const unsigned char *p, size_t n) {
-    lane8 a = {0}, b = {0}, c = {0}, d = {0};
-    size_t i = 0;
-    for (; i + 256 <= n; i += 256) {
-        lane8 x0, x1, x2, x3;
-        memcpy(&x0, p + i, 64);
-        memcpy(&x1, p + i + 64, 64);
-        memcpy(&x2, p + i + 128, 64);
-        memcpy(&x3, p + i + 192, 64);
-        a += x0;
-        b += x1;
-        c += x2;
-        d += x3;
-    }
-    lane8 s = a + b + c + d;
-    uint64_t r = 0;
-    for (int k = 0; k < 8; k++) r += s[k];
-    for (; i < n; i++) r += p[i];
-    return r;
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Thread body: each rep reads slice ith of the buffer between two barriers,
@@ -85,13 +76,13 @@ static uint64_t sum_range(const unsigned char *p, size_t n) {
 static void *reader(void *p) {
     bw_arg *a = p;
     bw_job *j = a->job;
-    size_t q = j->size / (size_t)j->nth / 64 * 64;
-    size_t lo = q * (size_t)a->ith, hi = a->ith == j->nth - 1 ? j->size : lo + q;
+    double c0 = thread_cpu_s();
     for (int r = 0; r < j->reps; r++) {
         pthread_barrier_wait(&j->start);
-        j->sink += sum_range(j->base + lo, hi - lo);
+        j->sink += rbw_slice(j->method, j->base, j->size, a->ith, j->nth);
         pthread_barrier_wait(&j->stop);
     }
+    j->cpu[a->ith] = thread_cpu_s() - c0;
     return NULL;
 }
 
@@ -150,9 +141,11 @@ static void print_window(const char *what, double t, double bytes, double gbps, 
     fflush(stdout);
 }
 
-/* Reads base[0..size) reps times with nth threads; fills secs[reps]. */
-static void run_passes(const unsigned char *base, size_t size, int nth, int reps, double *secs) {
-    bw_job j = {.base = base, .size = size, .nth = nth, .reps = reps};
+/* Reads base[0..size) reps times with nth threads by method m; fills
+ * secs[reps]; returns the readers' CPU seconds. */
+static double run_passes(const unsigned char *base, size_t size, int nth, const rbw_method *m,
+                         int reps, double *secs) {
+    bw_job j = {.base = base, .method = m, .size = size, .nth = nth, .reps = reps};
     pthread_t th[64];
     bw_arg args[64];
     pthread_barrier_init(&j.start, NULL, (unsigned)nth + 1);
@@ -170,54 +163,95 @@ static void run_passes(const unsigned char *base, size_t size, int nth, int reps
         pthread_barrier_wait(&j.stop);
         secs[r] = now_s() - t0;
     }
-    for (int i = 0; i < nth; i++) pthread_join(th[i], NULL);
+    double cpu = 0;
+    for (int i = 0; i < nth; i++) pthread_join(th[i], NULL), cpu += j.cpu[i];
     pthread_barrier_destroy(&j.start);
     pthread_barrier_destroy(&j.stop);
+    return cpu;
 }
 
-/* Prints best and median GB/s of the passes, and the rate the readers saw
- * while they ran (bytes per reader CPU-second x threads): on a shared machine
- * the wall-clock figures fall with other people's load, this one much less.
- * The machine load (others, in cores) is printed so readers can judge. */
-static void report(size_t size, int nth, double *secs, int reps, double cpu, double others,
-                   int json) {
+/* One method's passes: GB/s of the best and the median pass, and the rate
+ * the readers saw while they ran (bytes per reader CPU-second x threads): on
+ * a shared machine the wall-clock figures fall with other people's load,
+ * this one much less. */
+typedef struct bw_result {
+    double best, median, running;
+} bw_result;
+
+static bw_result summarize(size_t size, int nth, double *secs, int reps, double cpu) {
     qsort(secs, (size_t)reps, sizeof *secs, cmp_double);
-    double best = size / secs[0] * 1e-9, med = size / secs[reps / 2] * 1e-9;
-    double running = cpu > 0 ? (double)size * reps / cpu * nth * 1e-9 : 0;
-    if (json)
-        printf("{\"test\":\"read\",\"threads\":%d,\"bytes\":%zu,\"gbps_best\":%.2f,"
-               "\"gbps_median\":%.2f,\"gbps_running\":%.2f,\"others_cores\":%.2f}\n",
-               nth, size, best, med, running, others);
-    else
-        printf("read: %d thread(s), %.0f MiB: best %.2f GB/s, median %.2f GB/s (%d passes); "
-               "%.2f GB/s while running; other processes used %.2f cores\n",
-               nth, size / 1048576.0, best, med, reps, running, others);
+    return (bw_result){size / secs[0] * 1e-9, size / secs[reps / 2] * 1e-9,
+                       cpu > 0 ? (double)size * reps / cpu * nth * 1e-9 : 0};
 }
 
-/* Anonymous memory with THP requested, filled so every page is real. */
-static unsigned char *anon_alloc(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+static void print_result(const char *what, const rbw_method *m, bw_result r, size_t size, int nth,
+                         int reps, double others, int json) {
+    if (json)
+        printf("{\"test\":\"%s\",\"method\":\"%s\",\"threads\":%d,\"bytes\":%zu,"
+               "\"gbps_best\":%.2f,\"gbps_median\":%.2f,\"gbps_running\":%.2f,"
+               "\"others_cores\":%.2f",
+               what, m->name, nth, size, r.best, r.median, r.running, others);
+    else
+        printf("%-8s %-16s %d thread(s), %.0f MiB: best %6.2f GB/s, median %6.2f GB/s (%d passes);"
+               " %6.2f GB/s while running\n",
+               what, m->name, nth, size / 1048576.0, r.best, r.median, reps, r.running);
+}
+
+/* Anonymous memory, 2 MiB aligned, with THP requested (or refused: 4k). */
+static unsigned char *anon_alloc(size_t size, int small_pages) {
+    size_t huge = (size_t)2 << 20;
+    unsigned char *p =
+        mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
-    madvise(p, size, MADV_HUGEPAGE);
+    p = (unsigned char *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+    madvise(p, size, small_pages ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
     return p;
 }
 
-static int bench_anon(int nth, size_t mib, int reps, int json) {
+/* Every usable method (or only `only`), one pass each in turn, `rounds`
+ * times; prints each, then the ceiling: the method with the best median. */
+static int bench_anon(int nth, size_t mib, int rounds, const char *only, int small_pages,
+                      int json) {
     size_t size = mib << 20;
-    unsigned char *buf = anon_alloc(size);
-    if (!buf) {
+    unsigned char *buf = anon_alloc(size, small_pages);
+    double *secs = calloc((size_t)RBW_COUNT * rounds, sizeof *secs), cpu[RBW_COUNT] = {0};
+    if (!buf || !secs) {
         fprintf(stderr, "bw: cannot allocate %zu MiB\n", mib);
         return 1;
     }
     for (size_t i = 0; i < size; i += 8) memcpy(buf + i, &i, 8);
-    double *secs = calloc((size_t)reps + 1, sizeof *secs);
-    if (!secs) return 1;
-    run_passes(buf, size, nth, 1, secs); /* warm-up */
+    int use[RBW_COUNT], any = 0;
+    for (int m = 0; m < RBW_COUNT; m++) {
+        use[m] = rbw_usable(&rbw_methods[m]) && (!only || !strcmp(only, rbw_methods[m].name));
+        if (use[m]) any = 1, run_passes(buf, size, nth, &rbw_methods[m], 1, secs); /* warm-up */
+    }
+    if (!any) return fprintf(stderr, "bw: no usable method %s\n", only ? only : ""), 2;
     bw_sample a = sample_now();
-    run_passes(buf, size, nth, reps, secs);
+    for (int r = 0; r < rounds; r++)
+        for (int m = 0; m < RBW_COUNT; m++)
+            if (use[m])
+                cpu[m] += run_passes(buf, size, nth, &rbw_methods[m], 1, &secs[m * rounds + r]);
     bw_sample b = sample_now();
     double others = (b.busy_all - a.busy_all - (b.cpu - a.cpu)) / (b.wall - a.wall);
-    report(size, nth, secs, reps, b.cpu - a.cpu, others < 0 ? 0 : others, json);
+    others = others < 0 ? 0 : others;
+    bw_result res[RBW_COUNT];
+    int top = -1;
+    for (int m = 0; m < RBW_COUNT; m++) {
+        if (!use[m]) continue;
+        res[m] = summarize(size, nth, &secs[m * rounds], rounds, cpu[m]);
+        if (top < 0 || res[m].median > res[top].median) top = m;
+        print_result("method", &rbw_methods[m], res[m], size, nth, rounds, others, json);
+        if (json) printf("}\n");
+    }
+    print_result("read", &rbw_methods[top], res[top], size, nth, rounds, others, json);
+    if (json && use[0])
+        printf(",\"plain_gbps_best\":%.2f,\"plain_gbps_median\":%.2f}\n", res[0].best,
+               res[0].median);
+    else if (json)
+        printf("}\n");
+    else
+        printf("ceiling: %s (best median of %d rounds); other processes used %.2f cores\n",
+               rbw_methods[top].name, rounds, others);
     free(secs);
     munmap(buf, size);
     return 0;
@@ -226,7 +260,7 @@ static int bench_anon(int nth, size_t mib, int reps, int json) {
 /* Brings the file in by `mode`; returns the base address or NULL. */
 static unsigned char *file_bring(int fd, size_t size, const char *mode) {
     if (!strcmp(mode, "load")) {
-        unsigned char *buf = anon_alloc(size);
+        unsigned char *buf = anon_alloc(size, 0);
         if (!buf) return NULL;
         for (size_t off = 0; off < size;) {
             ssize_t n =
@@ -245,7 +279,17 @@ static unsigned char *file_bring(int fd, size_t size, const char *mode) {
     return p;
 }
 
-static int bench_file(const char *path, const char *mode, int nth, double seconds, int idle) {
+/* The method named `name` (NULL: plain) if this CPU runs it, else NULL. */
+static const rbw_method *method_named(const char *name) {
+    for (int m = 0; m < RBW_COUNT; m++)
+        if (!strcmp(name ? name : "plain", rbw_methods[m].name) && rbw_usable(&rbw_methods[m]))
+            return &rbw_methods[m];
+    fprintf(stderr, "bw: no usable method %s\n", name);
+    return NULL;
+}
+
+static int bench_file(const char *path, const char *mode, const rbw_method *m, int nth,
+                      double seconds, int idle) {
     int fd = open(path, O_RDONLY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st)) {
@@ -273,14 +317,14 @@ static int bench_file(const char *path, const char *mode, int nth, double second
     }
     double t_start = now_s(), worst = 0, bytes = 0, busy = 0, first[1];
     bw_sample a = sample_now(), b;
-    run_passes(base, size, nth, 1, first);
+    run_passes(base, size, nth, m, 1, first);
     b = sample_now();
     print_window("first pass", 0, (double)size, size / first[0] * 1e-9, size / first[0] * 1e-9, a,
                  b, nth);
     a = b;
     while (now_s() < t_start + seconds || bytes == 0) {
         double secs[1];
-        run_passes(base, size, nth, 1, secs);
+        run_passes(base, size, nth, m, 1, secs);
         bytes += (double)size;
         busy += secs[0];
         if (secs[0] > worst) worst = secs[0];
@@ -296,10 +340,10 @@ static int bench_file(const char *path, const char *mode, int nth, double second
 }
 
 int main(int argc, char **argv) {
-    int nth = 2, reps = 10, json = 0, idle = 0;
+    int nth = 2, reps = 10, json = 0, idle = 0, small_pages = 0;
     size_t mib = 1024;
     double seconds = 30;
-    const char *file = NULL, *mode = "populate";
+    const char *file = NULL, *mode = "populate", *method = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json"))
@@ -318,10 +362,18 @@ int main(int argc, char **argv) {
             seconds = atof(argv[++i]);
         else if (v && !strcmp(a, "--idle"))
             idle = atoi(argv[++i]);
+        else if (v && !strcmp(a, "--method"))
+            method = argv[++i];
+        else if (v && !strcmp(a, "--pages") && (!strcmp(v, "4k") || !strcmp(v, "huge")))
+            small_pages = !strcmp(argv[++i], "4k");
         else {
-            fprintf(stderr, "usage: bw [-t THREADS] [-s MIB] [-r REPS] [--json]\n"
+            fprintf(stderr, "usage: bw [-t THREADS] [-s MIB] [-r ROUNDS] [--method NAME] "
+                            "[--pages huge|4k] [--json]\n"
                             "       bw --file PATH [--mode lazy|populate|hugemap|load] "
-                            "[--seconds N] [--idle N] [-t THREADS]\n");
+                            "[--seconds N] [--idle N] [-t THREADS] [--method NAME]\n"
+                            "methods:");
+            for (int m = 0; m < RBW_COUNT; m++) fprintf(stderr, " %s", rbw_methods[m].name);
+            fprintf(stderr, "\n");
             return 2;
         }
     }
@@ -329,5 +381,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bw: threads 1..64, reps >= 1, size >= 1 MiB\n");
         return 2;
     }
-    return file ? bench_file(file, mode, nth, seconds, idle) : bench_anon(nth, mib, reps, json);
+    if (!file) return bench_anon(nth, mib, reps, method, small_pages, json);
+    const rbw_method *m = method_named(method);
+    return m ? bench_file(file, mode, m, nth, seconds, idle) : 2;
 }

@@ -3,11 +3,11 @@
  *
  * Token generation multiplies every weight matrix by one activation vector,
  * so its speed is the rate at which weights stream from memory. This
- * program measures that ceiling itself (a streaming read, 1 and 2 threads),
- * then times op_matmul for each kernel table, type and shape and prints the
- * weight bytes read per second and the fraction of the ceiling for the
- * same thread count. With -T above 1 it times a prompt-sized batch instead
- * and reports GFLOP/s.
+ * program measures that ceiling itself (1 and 2 threads, every read method
+ * of readbw.h in turn, as bench/bw.c does; the ceiling is the best pass of
+ * the method with the best median), then times op_matmul for each kernel table, type and shape and
+ * prints the weight bytes read per second and the fraction of the ceiling for the same thread
+ * count. With -T above 1 it times a prompt-sized batch instead and reports GFLOP/s.
  *
  * To keep the weights out of the 32 MB L3 (as in a real model, where a
  * token reads gigabytes), each pass runs the matmul over enough copies of
@@ -30,6 +30,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/ops.h"
 #include "kernels/types.h"
+#include "readbw.h"
 
 typedef struct opts {
     int threads, T, reps;
@@ -65,46 +66,59 @@ static void *big_alloc(size_t n) {
     return p;
 }
 
-/* ---- the read-bandwidth ceiling ---- */
-
-/* 64-byte vectors: the compiler uses whatever loads the target has. */
-typedef uint64_t lane8 __attribute__((vector_size(64)));
+/* ---- the read-bandwidth ceiling (readbw.h, as bench/bw.c) ---- */
 
 typedef struct read_job {
     const unsigned char *buf;
-    size_t n; /* bytes, a multiple of 256 */
+    const rbw_method *m;
+    size_t n; /* bytes, a multiple of 4096 */
     uint64_t sums[64];
 } read_job;
 
-/* Thread ith sums its contiguous slice with four independent vectors. */
 static void read_slice(void *arg, int ith, int nth) {
     read_job *j = arg;
-    long lo, hi;
-    pool_range((long)(j->n / 256), ith, nth, &lo, &hi);
-    lane8 a = {0}, b = {0}, c = {0}, d = {0};
-    for (long i = lo; i < hi; i++) {
-        lane8 v[4];
-        memcpy(v, j->buf + 256 * (size_t)i, 256);
-        a += v[0], b += v[1], c += v[2], d += v[3];
-    }
-    lane8 s = a + b + c + d;
-    j->sums[ith] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    j->sums[ith] = rbw_slice(j->m, j->buf, j->n, ith, nth);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every method of readbw.h, one pass each in turn, reps rounds; returns
+ * the best pass of the method with the best median (kernels are timed by
+ * their best pass too) and prints it beside the plain loop's. */
 static double read_bandwidth(pool *p, size_t bytes, int reps) {
     read_job j = {.n = bytes};
     unsigned char *buf = big_alloc(bytes);
     for (size_t i = 0; i < bytes; i += 8) memcpy(buf + i, &i, 8);
     j.buf = buf;
-    double best = 1e30;
-    for (int r = 0; r <= reps; r++) {
-        double t0 = now_s();
-        pool_run(p, read_slice, &j);
-        double dt = now_s() - t0;
-        if (r > 0 && dt < best) best = dt;
+    double *secs = xmalloc(sizeof(double) * RBW_COUNT * (size_t)(reps + 1));
+    for (int r = 0; r <= reps; r++)
+        for (int m = 0; m < RBW_COUNT; m++) {
+            if (!rbw_usable(&rbw_methods[m])) continue;
+            j.m = &rbw_methods[m];
+            double t0 = now_s();
+            pool_run(p, read_slice, &j);
+            secs[m * (reps + 1) + r] = now_s() - t0;
+        }
+    int top = -1;
+    double med[RBW_COUNT], best[RBW_COUNT];
+    for (int m = 0; m < RBW_COUNT; m++) {
+        if (!rbw_usable(&rbw_methods[m])) continue;
+        double *s = secs + m * (reps + 1) + 1; /* pass 0 warms up */
+        qsort(s, (size_t)reps, sizeof *s, cmp_double);
+        med[m] = (double)bytes / s[reps / 2] * 1e-9;
+        best[m] = (double)bytes / s[0] * 1e-9;
+        if (top < 0 || med[m] > med[top]) top = m;
     }
+    printf("read bandwidth, %d thread(s): %.1f GB/s (%s: best of %d passes over %zu MiB, median "
+           "%.1f; plain loop %.1f, median %.1f)\n",
+           pool_size(p), best[top], rbw_methods[top].name, reps, bytes >> 20, med[top], best[0],
+           med[0]);
+    free(secs);
     munmap(buf, bytes);
-    return (double)bytes / best * 1e-9;
+    return best[top];
 }
 
 /* ---- one matmul case ---- */
@@ -274,9 +288,8 @@ int main(int argc, char **argv) {
         pool *p;
         penny_error err;
         if (pool_new(nth, &p, &err)) return fprintf(stderr, "matvec: %s\n", err.message), 1;
-        double bw = read_bandwidth(p, (size_t)1 << 30, 5);
+        double bw = read_bandwidth(p, (size_t)1 << 30, 7);
         pool_free(p);
-        printf("read bandwidth, %d thread(s): %.1f GB/s (best of 5 passes over 1 GiB)\n", nth, bw);
         rc |= run_all(&o, nth, bw);
     }
     return rc;
