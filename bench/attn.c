@@ -3,7 +3,8 @@
  * instruction set and cache type, on one thread: GFLOP/s counting
  * 2*(dk + dv) flops per (query, key) pair, for a prompt-like block (32
  * queries, a GQA group of 8 x 4 tokens) and a decoding-like one (8 queries,
- * one token of a group of 8) over n cached keys. Checks each result
+ * one token of a group of 8) and a single query (one token of multi-head
+ * attention) over n cached keys. Checks each result
  * against the scalar code first (relative 1e-4), so a fast wrong kernel
  * shows as an error, not a number. Times are the thread's CPU time, so a
  * busy shared machine slows the numbers less than wall time would.
@@ -102,6 +103,7 @@ int main(int argc, char **argv) {
     for (int t = 0; t < 3; t++) {
         run(types[t], n, dk, 32);
         run(types[t], n, dk, 8);
+        run(types[t], n, dk, 1);
     }
     return 0;
 }

@@ -10,8 +10,10 @@
  *   scores  S = Q K^T for the block of queries (q already scaled)
  *   max / exp_sum   the online-softmax update of one query's scores
  *   accum   O = O * c + P V for the block of queries
- * Queries are padded to a multiple of 4 and keys to a multiple of 4 with
- * zero rows, so the vector steps only handle full register blocks.
+ * Queries are padded to a multiple of 4 (except a single query, which has
+ * its own one-row steps: one-token decoding of multi-head attention) and
+ * keys to a multiple of 4 with zero rows, so the vector steps only handle
+ * full register blocks.
  */
 #include "kernels/attn.h"
 
@@ -28,7 +30,8 @@
 typedef struct attn_impl {
     /* one cached vector (dim elements of `type`) -> dimp floats, zero-padded */
     void (*load_row)(float *dst, const void *src, uint32_t type, int dim, int dimp);
-    /* s[i*ATTN_TILE + j] = q_i . k_j, i < nq4, j < nt4; rows of dkp floats */
+    /* s[i*ATTN_TILE + j] = q_i . k_j, i < nq4 (1 or a multiple of 4), j < nt4;
+     * rows of dkp floats */
     void (*scores)(float *s, const float *q, int nq4, const float *k, int nt4, int dkp);
     float (*max)(const float *p, int n);
     /* p[j] = exp(p[j] - m) for j < n; returns their sum */
@@ -169,8 +172,28 @@ static TGT2 __m128 hsum4_avx2(__m256 a, __m256 b, __m256 c, __m256 d) {
     return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
 }
 
+/* One query x 4 keys. */
+static TGT2 void scores1_avx2(float *s, const float *q, const float *k, int nt4, int dkp) {
+    for (int j = 0; j < nt4; j += 4) {
+        const float *k0 = k + (size_t)j * dkp, *k1 = k0 + dkp, *k2 = k1 + dkp, *k3 = k2 + dkp;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int d = 0; d < dkp; d += 8) {
+            __m256 x = _mm256_loadu_ps(q + d);
+            a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k0 + d), a0);
+            a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k1 + d), a1);
+            a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k2 + d), a2);
+            a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k3 + d), a3);
+        }
+        _mm_storeu_ps(s + j, hsum4_avx2(a0, a1, a2, a3));
+    }
+}
+
 /* Blocks of 2 queries x 4 keys: 8 accumulators. */
 static TGT2 void scores_avx2(float *s, const float *q, int nq4, const float *k, int nt4, int dkp) {
+    if (nq4 == 1) {
+        scores1_avx2(s, q, k, nt4, dkp);
+        return;
+    }
     for (int i = 0; i < nq4; i += 2)
         for (int j = 0; j < nt4; j += 4) {
             const float *q0 = q + (size_t)i * dkp, *q1 = q0 + dkp;
@@ -250,9 +273,28 @@ static TGT2 float exp_sum_avx2(float *p, int n, float m) {
     return s;
 }
 
+/* One query, 16 output floats at a time. */
+static TGT2 void accum1_avx2(float *o, const float *p, float c, const float *v, int ldv, int nt,
+                             int dvp) {
+    for (int d = 0; d < dvp; d += 16) {
+        __m256 a = _mm256_mul_ps(_mm256_set1_ps(c), _mm256_loadu_ps(o + d));
+        __m256 b = _mm256_mul_ps(_mm256_set1_ps(c), _mm256_loadu_ps(o + d + 8));
+        for (int j = 0; j < nt; j++) {
+            __m256 w = _mm256_set1_ps(p[j]);
+            a = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (size_t)j * ldv + d), a);
+            b = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (size_t)j * ldv + d + 8), b);
+        }
+        _mm256_storeu_ps(o + d, a), _mm256_storeu_ps(o + d + 8, b);
+    }
+}
+
 /* Blocks of 4 queries x 16 output floats: 8 accumulators. */
 static TGT2 void accum_avx2(float *o, const float *p, int nq4, const float *c, const float *v,
                             int ldv, int nt, int dvp) {
+    if (nq4 == 1) {
+        accum1_avx2(o, p, c[0], v, ldv, nt, dvp);
+        return;
+    }
     for (int i = 0; i < nq4; i += 4)
         for (int d = 0; d < dvp; d += 16) {
             float *o0 = o + (size_t)i * dvp + d, *o1 = o0 + dvp, *o2 = o1 + dvp, *o3 = o2 + dvp;
@@ -333,9 +375,29 @@ static TGT5 __m128 hsum4_avx512(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+/* One query x 4 keys. */
+static TGT5 void scores1_avx512(float *s, const float *q, const float *k, int nt4, int dkp) {
+    for (int j = 0; j < nt4; j += 4) {
+        const float *k0 = k + (size_t)j * dkp, *k1 = k0 + dkp, *k2 = k1 + dkp, *k3 = k2 + dkp;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int d = 0; d < dkp; d += 16) {
+            __m512 x = _mm512_loadu_ps(q + d);
+            a0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k0 + d), a0);
+            a1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k1 + d), a1);
+            a2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k2 + d), a2);
+            a3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k3 + d), a3);
+        }
+        _mm_storeu_ps(s + j, hsum4_avx512(a0, a1, a2, a3));
+    }
+}
+
 /* Blocks of 4 queries x 4 keys: 16 accumulators. */
 static TGT5 void scores_avx512(float *s, const float *q, int nq4, const float *k, int nt4,
                                int dkp) {
+    if (nq4 == 1) {
+        scores1_avx512(s, q, k, nt4, dkp);
+        return;
+    }
     for (int i = 0; i < nq4; i += 4)
         for (int j = 0; j < nt4; j += 4) {
             const float *q0 = q + (size_t)i * dkp, *q1 = q0 + dkp, *q2 = q1 + dkp, *q3 = q2 + dkp;
@@ -410,9 +472,28 @@ static TGT5 float exp_sum_avx512(float *p, int n, float m) {
     return _mm512_reduce_add_ps(sum);
 }
 
+/* One query, 32 output floats at a time. */
+static TGT5 void accum1_avx512(float *o, const float *p, float c, const float *v, int ldv, int nt,
+                               int dvp) {
+    for (int d = 0; d < dvp; d += 32) {
+        __m512 a = _mm512_mul_ps(_mm512_set1_ps(c), _mm512_loadu_ps(o + d));
+        __m512 b = _mm512_mul_ps(_mm512_set1_ps(c), _mm512_loadu_ps(o + d + 16));
+        for (int j = 0; j < nt; j++) {
+            __m512 w = _mm512_set1_ps(p[j]);
+            a = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + (size_t)j * ldv + d), a);
+            b = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + (size_t)j * ldv + d + 16), b);
+        }
+        _mm512_storeu_ps(o + d, a), _mm512_storeu_ps(o + d + 16, b);
+    }
+}
+
 /* Blocks of 4 queries x 32 output floats: 8 accumulators. */
 static TGT5 void accum_avx512(float *o, const float *p, int nq4, const float *c, const float *v,
                               int ldv, int nt, int dvp) {
+    if (nq4 == 1) {
+        accum1_avx512(o, p, c[0], v, ldv, nt, dvp);
+        return;
+    }
     for (int i = 0; i < nq4; i += 4)
         for (int d = 0; d < dvp; d += 32) {
             float *o0 = o + (size_t)i * dvp + d, *o1 = o0 + dvp, *o2 = o1 + dvp, *o3 = o2 + dvp;
@@ -481,7 +562,7 @@ static float softmax_tile(const attn_impl *im, float *s, int valid, int nt, floa
 }
 
 static void attn_exec(const attn_impl *im, const attn_args *a, float *scratch) {
-    int dkp = pad32(a->dk), dvp = pad32(a->dv), nq4 = pad4(a->nq), nmax = 0;
+    int dkp = pad32(a->dk), dvp = pad32(a->dv), nq4 = a->nq == 1 ? 1 : pad4(a->nq), nmax = 0;
     float *Q = scratch, *K = Q + (size_t)ATTN_QMAX * dkp, *V = K + (size_t)ATTN_TILE * dkp;
     float *S = V + (size_t)ATTN_TILE * dvp, *O = S + ATTN_QMAX * ATTN_TILE;
     float *M = O + (size_t)ATTN_QMAX * dvp, *L = M + ATTN_QMAX, *C = L + ATTN_QMAX;
