@@ -119,6 +119,8 @@ extern const kern_ops kern_avx2;
 extern const kern_ops kern_avx512;
 /* x86/gemm_avx512.c: the AVX-512 kernels for nt >= 2 (NULL: kern_avx512's) */
 extern const kern_gemm_fn kern_gemm_avx512[TYPE_COUNT];
+/* x86/kern_avx512.c: the float types' tiles for any nt (kern_gemm_multi) */
+extern const kern_gemm_fn kern_gemm_avx512_float[TYPE_COUNT];
 #endif
 #if defined(__aarch64__)
 extern const kern_ops kern_neon;

@@ -865,16 +865,9 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     FUNIT(NAME, LOADV, VAL, ES, 2)                                                                 \
     static const ftile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2, NAME##_1x3},             \
                                                  {NAME##_4x1, NAME##_4x2, NAME##_4x3}};            \
-    static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
-                            size_t ab, int n, int nr, int nt) {                                    \
-        if (nt == 1) {                                                                             \
-            const uint8_t *w8 = w;                                                                 \
-            int half = nr / 2;                                                                     \
-            for (int r = 0; r < half; r++)                                                         \
-                NAME##_unit_2(y + r, (size_t)half, w8 + r * rb, (size_t)half * rb, act, n);        \
-            for (int r = 2 * half; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, act, n);  \
-            return;                                                                                \
-        }                                                                                          \
+    /* Tiles for any nt, one too: batch-invariant (docs/kernels.md). */                            \
+    static void multi_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,      \
+                             size_t ab, int n, int nr, int nt) {                                   \
         for (int t = 0; t < nt; t += TC) {                                                         \
             int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
             const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
@@ -885,11 +878,28 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
                 NAME##_tiles[0][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
                                        rb, a, ab, n);                                              \
         }                                                                                          \
+    }                                                                                              \
+    static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
+                            size_t ab, int n, int nr, int nt) {                                    \
+        if (nt > 1) {                                                                              \
+            multi_##NAME(y, ldy, w, rb, act, ab, n, nr, nt);                                       \
+            return;                                                                                \
+        }                                                                                          \
+        const uint8_t *w8 = w;                                                                     \
+        int half = nr / 2;                                                                         \
+        for (int r = 0; r < half; r++)                                                             \
+            NAME##_unit_2(y + r, (size_t)half, w8 + r * rb, (size_t)half * rb, act, n);            \
+        for (int r = 2 * half; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, act, n);      \
     }
 
 FTILES(f32, load_f32, val_f32, 4)
 FTILES(f16, load_f16, val_f16, 2)
 FTILES(bf16, load_bf16, val_bf16, 2)
+
+/* The float types' batch-invariant kernels (kern_gemm_multi); the quantized
+ * ones are the panel kernels of gemm_avx512.c. */
+const kern_gemm_fn kern_gemm_avx512_float[TYPE_COUNT] = {
+    [TYPE_F32] = multi_f32, [TYPE_F16] = multi_f16, [TYPE_BF16] = multi_bf16};
 
 const kern_ops kern_avx512 = {
     .name = "avx512",
