@@ -358,7 +358,8 @@ static TGT5 void load_row_avx512(float *dst, const void *src, uint32_t type, int
     } else {
         for (; i + 16 <= dim; i += 16)
             _mm512_storeu_ps(dst + i, _mm512_loadu_ps((const float *)src + i));
-        for (; i < dim; i++) dst[i] = ((const float *)src)[i];
+        memcpy(dst + i, (const float *)src + i, sizeof(float) * (size_t)(dim - i));
+        i = dim;
     }
     for (; i < dimp; i++) dst[i] = 0.0f;
 }
