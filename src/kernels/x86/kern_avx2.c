@@ -509,7 +509,41 @@ static float val_bf16(const uint8_t *p) {
 typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, const uint8_t *act,
                          size_t ab, int n);
 
+/* One token, R rows (ys, rs apart): 32 values per step into four
+ * accumulators per row, so that no FMA waits for the previous one; then 8
+ * at a time, then the n % 8 tail in scalar float. A row gets the same
+ * operations in the same order whatever R. The caller pairs row r with row
+ * r + nr/2: two sequential streams far apart (adjacent rows side by side
+ * read at half speed from DRAM here; see kern_avx512.c's ugemm). The
+ * quantized one-token kernels stay one row at a time: a two-row tile
+ * spills 16 registers and was slower. */
+#define FUNIT(NAME, LOADV, VAL, ES, R)                                                             \
+    TGT static void NAME##_unit_##R(float *y, size_t ys, const uint8_t *w, size_t rs,              \
+                                    const float *x, int n) {                                       \
+        __m256 a[R][4];                                                                            \
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int k = 0; k < 4; k++) a[r][k] =            \
+            _mm256_setzero_ps();                                                                   \
+        int i = 0;                                                                                 \
+        for (; i + 32 <= n; i += 32) UNROLL for (int r = 0; r < R; r++) {                          \
+                const uint8_t *p = w + r * rs + (size_t)i * ES;                                    \
+                UNROLL for (int k = 0; k < 4; k++) a[r][k] = _mm256_fmadd_ps(                      \
+                    LOADV(p + 8 * k * ES), _mm256_loadu_ps(x + i + 8 * k), a[r][k]);               \
+            }                                                                                      \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            UNROLL for (int r = 0; r < R; r++) a[r][0] = _mm256_fmadd_ps(                          \
+                LOADV(w + r * rs + (size_t)i * ES), _mm256_loadu_ps(x + i), a[r][0]);              \
+        UNROLL for (int r = 0; r < R; r++) {                                                       \
+            float tail = 0.0f;                                                                     \
+            for (int j = i; j < n; j++) tail += VAL(w + r * rs + (size_t)j * ES) * x[j];           \
+            __m256 s =                                                                             \
+                _mm256_add_ps(_mm256_add_ps(a[r][0], a[r][1]), _mm256_add_ps(a[r][2], a[r][3]));   \
+            y[r * ys] = hsum8(s) + tail;                                                           \
+        }                                                                                          \
+    }
+
 #define FTILES(NAME, LOADV, VAL, ES)                                                               \
+    FUNIT(NAME, LOADV, VAL, ES, 1)                                                                 \
+    FUNIT(NAME, LOADV, VAL, ES, 2)                                                                 \
     FTILE(NAME, LOADV, VAL, ES, 2, 1)                                                              \
     FTILE(NAME, LOADV, VAL, ES, 2, 2)                                                              \
     FTILE(NAME, LOADV, VAL, ES, 1, 1)                                                              \
@@ -518,6 +552,14 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
                                                  {NAME##_2x1, NAME##_2x2}};                        \
     static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
                             size_t ab, int n, int nr, int nt) {                                    \
+        if (nt == 1) {                                                                             \
+            const uint8_t *w8 = w;                                                                 \
+            int half = nr / 2;                                                                     \
+            for (int r = 0; r < half; r++)                                                         \
+                NAME##_unit_2(y + r, (size_t)half, w8 + r * rb, (size_t)half * rb, act, n);        \
+            for (int r = 2 * half; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, act, n);  \
+            return;                                                                                \
+        }                                                                                          \
         for (int t = 0; t < nt; t += TC) {                                                         \
             int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
             const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
