@@ -3,24 +3,25 @@
 # (`make model`): data -> tokenizer -> isoFLOP scaling study (data/scaling.py)
 # -> the compute-optimal shape for FINAL_FLOPS (data/fit_scaling.py) ->
 # pretraining, with the GPT-2-style baseline at equal compute beside it ->
-# chat fine-tuning -> export -> F16 -> held-out evaluation. Every step is
+# chat fine-tuning -> export -> F16 -> held-out evaluation -> the study's
+# GPT-2-style baselines (the gap against compute). Every step is
 # seeded and the trainer is deterministic for any thread count, so the same
 # inputs give the same weights checksum (docs/model-card.md). The result is
 # OUT/penny-assistant.gguf; `make model` copies it to models/.
 # A stage whose log already ends with its final step is kept, so an
 # interrupted run resumes where it stopped; REUSE=1 also keeps the tokenizer
-# and token files. Budget (docs/model-card.md): about 35 minutes on an idle
+# and token files. Budget (docs/model-card.md): about 45 minutes on an idle
 # 2-core machine with the defaults, well inside the 2 hours allowed; run it
 # under `nice -n 19` on a shared one.
 # Environment: PENNY (default build/penny), BUDGETS, SIZES, FIRST_ONLY (the
 # study, see data/scaling.py), FINAL_FLOPS (pretraining compute, default 2.5e13),
-# SFT_EPOCHS (passes over the chat tokens, default 4), BASELINE=0 (skip the
+# SFT_EPOCHS (passes over the chat tokens, default 6), BASELINE=0 (skip the
 # final GPT-2-style baseline).
 set -eu
 OUT=${1:?usage: data/model.sh OUT}
 PENNY=${PENNY:-build/penny}
 FINAL_FLOPS=${FINAL_FLOPS:-2.5e13}
-SFT_EPOCHS=${SFT_EPOCHS:-4}
+SFT_EPOCHS=${SFT_EPOCHS:-6}
 REUSE=${REUSE:-0}
 D=$(dirname "$0")
 export PENNY
@@ -94,4 +95,10 @@ if [ -s "$OUT/baseline.log" ]; then
     grep -E '^final' "$OUT/pretrain.log" | sed 's/^/llama: /'
     grep -E '^final' "$OUT/baseline.log" | sed 's/^/gpt2:  /'
 fi | tee "$OUT/baseline.txt"
+
+if [ "${BASELINE:-1}" = 1 ]; then
+    log "GPT-2-style baselines of the study (the gap against compute)"
+    python3 "$D/scaling.py" "$OUT" baselines
+    python3 "$D/fit_scaling.py" "$OUT" "$FINAL_FLOPS" > "$OUT/scaling.md"
+fi
 log "done"

@@ -1,14 +1,15 @@
 #!/usr/bin/python3
-"""scaling.py DIR - the measured isoFLOP study that sizes penny's built-in
-model (docs/model-card.md, "Why this size"), run by data/model.sh.
+"""scaling.py DIR [baselines] - the measured isoFLOP study that sizes
+penny's built-in model (docs/model-card.md, "Why this size"), run by
+data/model.sh.
 
 At each compute budget (BUDGETS, FLOPs by the trainer's own per-token count)
 every model shape of SIZES is trained from scratch on the same pretraining
-tokens for that compute; then the GPT-2-style baseline (`--arch gpt2`) is
-trained at the same budget with the shape that came out best, so the card
-can show how the Llama-vs-GPT-2 gap moves with compute. data/fit_scaling.py
-reads the logs, fits the compute-optimal size against compute and picks the
-final shape. Budgets run in increasing order, and from the second budget on
+tokens for that compute. With "baselines" (run after the final model, which
+does not need them), the GPT-2-style baseline (`--arch gpt2`) is trained at
+every budget with the shape that came out best, so the card can show how the
+Llama-vs-GPT-2 gap moves with compute. data/fit_scaling.py reads the logs,
+fits the compute-optimal size against compute and picks the final shape. Budgets run in increasing order, and from the second budget on
 shapes smaller than the previous budget's best are skipped: the optimal size
 only grows with compute, and the small shapes are the slowest runs. The
 shapes of FIRST_ONLY run at the first budget only, to bracket its optimum
@@ -79,6 +80,7 @@ def run_pool(jobs, n):
 
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "build/model"
+    baselines = len(sys.argv) > 2 and sys.argv[2] == "baselines"
     penny = os.environ.get("PENNY", "build/penny")
     budgets = os.environ.get("BUDGETS", "1.5e12 6e12").split()
 
@@ -87,22 +89,24 @@ def main():
 
     sizes, first_only = shapes("SIZES", "64:2 96:3 128:4 192:6"), shapes("FIRST_ONLY", "48:2")
     jobs, threads = int(os.environ.get("JOBS", "2")), int(os.environ.get("THREADS", "1"))
-    prev_best, pending = None, []
+
+    def best(budget, todo):
+        res = {s: fs.final_bpb(os.path.join(d, "scale", budget, "llama-%d-%d.log" % s)) for s in todo}
+        return min(res, key=res.get)
+
+    prev_best, chosen = None, []
     for budget in budgets:
         os.makedirs(os.path.join(d, "scale", budget), exist_ok=True)
         todo = [s for s in sizes if prev_best is None or fs.params(*s) >= fs.params(*prev_best)]
         extra = first_only if prev_best is None else []
-        # The slowest runs (smallest shapes: lowest FLOP/s) first; the
-        # previous budget's baseline fills in beside them.
-        work = [lambda s=s: run_one(penny, d, budget, "llama", s[0], s[1], threads)
-                for s in extra + todo]
-        work[1:1] = pending
-        run_pool(work, jobs)
-        res = {s: fs.final_bpb(os.path.join(d, "scale", budget, "llama-%d-%d.log" % s))
-               for s in todo}
-        prev_best = min(res, key=res.get)
-        pending = [lambda b=budget, s=prev_best: run_one(penny, d, b, "gpt2", s[0], s[1], threads)]
-    run_pool(pending, jobs)
+        if not baselines:  # the slowest runs (smallest shapes: lowest FLOP/s) first
+            run_pool([lambda s=s: run_one(penny, d, budget, "llama", s[0], s[1], threads)
+                      for s in extra + todo], jobs)
+        prev_best = best(budget, todo)
+        chosen.append((budget, prev_best))
+    if baselines:
+        run_pool([lambda b=b, s=s: run_one(penny, d, b, "gpt2", s[0], s[1], threads)
+                  for b, s in reversed(chosen)], jobs)
 
 
 if __name__ == "__main__":
