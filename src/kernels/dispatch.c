@@ -114,10 +114,7 @@ static const kern_gemm_fn *multi_of(const kern_ops *k) {
 kern_gemm_fn kern_gemm_multi(const kern_ops *k, uint32_t type) {
     const kern_gemm_fn *m = multi_of(k);
     if (m && type < TYPE_COUNT && m[type]) return m[type];
-#if defined(__x86_64__)
-    if (k == &kern_avx512 && type < TYPE_COUNT && kern_gemm_avx512_float[type])
-        return kern_gemm_avx512_float[type];
-#endif
+    if (type < TYPE_COUNT && k->multi[type]) return k->multi[type];
     return kern_gemm(k, type);
 }
 

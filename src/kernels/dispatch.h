@@ -84,6 +84,10 @@ typedef struct kern_ops {
     const char *name;              /* "scalar", "avx2", "avx512", "neon" */
     kern_prep_fn prep_q8;          /* f32 row -> act_q8_unit row */
     kern_gemm_fn gemm[TYPE_COUNT]; /* by weight type; NULL: the scalar one */
+    /* Where gemm[type] has a one-token path that rounds differently from its
+     * tiles: the tiles alone, for any nt (batch-invariant, docs/kernels.md).
+     * NULL: gemm[type] is batch-invariant itself. */
+    kern_gemm_fn multi[TYPE_COUNT];
 } kern_ops;
 
 /* The table in use (chosen on the first call); never NULL. */
@@ -119,8 +123,6 @@ extern const kern_ops kern_avx2;
 extern const kern_ops kern_avx512;
 /* x86/gemm_avx512.c: the AVX-512 kernels for nt >= 2 (NULL: kern_avx512's) */
 extern const kern_gemm_fn kern_gemm_avx512[TYPE_COUNT];
-/* x86/kern_avx512.c: the float types' tiles for any nt (kern_gemm_multi) */
-extern const kern_gemm_fn kern_gemm_avx512_float[TYPE_COUNT];
 #endif
 #if defined(__aarch64__)
 extern const kern_ops kern_neon;

@@ -550,16 +550,9 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     FTILE(NAME, LOADV, VAL, ES, 1, 2)                                                              \
     static const ftile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2},                         \
                                                  {NAME##_2x1, NAME##_2x2}};                        \
-    static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
-                            size_t ab, int n, int nr, int nt) {                                    \
-        if (nt == 1) {                                                                             \
-            const uint8_t *w8 = w;                                                                 \
-            int half = nr / 2;                                                                     \
-            for (int r = 0; r < half; r++)                                                         \
-                NAME##_unit_2(y + r, (size_t)half, w8 + r * rb, (size_t)half * rb, act, n);        \
-            for (int r = 2 * half; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, act, n);  \
-            return;                                                                                \
-        }                                                                                          \
+    /* Tiles for any nt, one too: batch-invariant (docs/kernels.md). */                            \
+    static void multi_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,      \
+                             size_t ab, int n, int nr, int nt) {                                   \
         for (int t = 0; t < nt; t += TC) {                                                         \
             int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
             const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
@@ -570,6 +563,18 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
                 NAME##_tiles[0][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
                                        rb, a, ab, n);                                              \
         }                                                                                          \
+    }                                                                                              \
+    static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
+                            size_t ab, int n, int nr, int nt) {                                    \
+        if (nt > 1) {                                                                              \
+            multi_##NAME(y, ldy, w, rb, act, ab, n, nr, nt);                                       \
+            return;                                                                                \
+        }                                                                                          \
+        const uint8_t *w8 = w;                                                                     \
+        int half = nr / 2;                                                                         \
+        for (int r = 0; r < half; r++)                                                             \
+            NAME##_unit_2(y + r, (size_t)half, w8 + r * rb, (size_t)half * rb, act, n);            \
+        for (int r = 2 * half; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, act, n);      \
     }
 
 FTILES(f32, load_f32, val_f32, 4)
@@ -590,6 +595,7 @@ const kern_ops kern_avx2 = {
             [TYPE_Q5_K] = gemm_q5_K,
             [TYPE_Q6_K] = gemm_q6_K,
         },
+    .multi = {[TYPE_F32] = multi_f32, [TYPE_F16] = multi_f16, [TYPE_BF16] = multi_bf16},
 };
 
 #endif

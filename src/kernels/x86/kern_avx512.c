@@ -896,11 +896,6 @@ FTILES(f32, load_f32, val_f32, 4)
 FTILES(f16, load_f16, val_f16, 2)
 FTILES(bf16, load_bf16, val_bf16, 2)
 
-/* The float types' batch-invariant kernels (kern_gemm_multi); the quantized
- * ones are the panel kernels of gemm_avx512.c. */
-const kern_gemm_fn kern_gemm_avx512_float[TYPE_COUNT] = {
-    [TYPE_F32] = multi_f32, [TYPE_F16] = multi_f16, [TYPE_BF16] = multi_bf16};
-
 const kern_ops kern_avx512 = {
     .name = "avx512",
     .prep_q8 = prep_q8,
@@ -915,6 +910,9 @@ const kern_ops kern_avx512 = {
             [TYPE_Q5_K] = gemm_q5_K,
             [TYPE_Q6_K] = gemm_q6_K,
         },
+    /* batch-invariant float kernels; the quantized types' are gemm_avx512.c's
+     * panel kernels (kern_gemm_multi) */
+    .multi = {[TYPE_F32] = multi_f32, [TYPE_F16] = multi_f16, [TYPE_BF16] = multi_bf16},
 };
 
 #endif
