@@ -118,11 +118,6 @@ kern_gemm_fn kern_gemm_multi(const kern_ops *k, uint32_t type) {
     return kern_gemm(k, type);
 }
 
-/* Fewest tokens for which the multi-token kernels beat the tiles (AVX-512,
- * Zen 4): they pack 16 rows before any token uses them, which few tokens do
- * not repay for Q4_0 and Q8_0, whose tiles decode cheaply. */
-static int multi_min_nt(uint32_t type) { return type == TYPE_Q4_0 || type == TYPE_Q8_0 ? 8 : 4; }
-
 kern_gemm_fn kern_gemm_nt(const kern_ops *k, uint32_t type, int nt) {
-    return nt >= 2 && nt >= multi_min_nt(type) ? kern_gemm_multi(k, type) : kern_gemm(k, type);
+    return nt >= 2 ? kern_gemm_multi(k, type) : kern_gemm(k, type);
 }
