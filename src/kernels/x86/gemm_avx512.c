@@ -437,7 +437,7 @@ typedef void (*fk_fn)(float *y, size_t ldy, int nrow, const uint8_t *const p[PR]
                       int nu, const uint8_t *act, size_t ab, const taux *ax, bool add,
                       const char *pf, size_t pfs);
 
-enum { FUSED_T = 8 }; /* up to this many tokens, QMKF */
+enum { FUSED_T = 8 }; /* tokens per QMKF call; up to twice as many take this path */
 
 #define QMKFS(NAME, BB)                                                                            \
     QMKF(NAME, BB, 1)                                                                              \
@@ -578,9 +578,13 @@ TGT static void qgemm_fused(const qkind *K, float *y, size_t ldy, const uint8_t 
         for (int u0 = 0; u0 < nu; u0 += cu) {
             int ncu = nu - u0 < cu ? nu - u0 : cu;
             const uint8_t *a = act + (size_t)u0 * sizeof(act_q8_unit);
-            K->aux(&ax, a, ab, nt, ncu);
-            K->fks[nt - 1](y + r0, ldy, nrow, p, 16 * u0, nb, ncu, a, ab, &ax, u0 > 0,
-                           next ? next + (size_t)(4 * u0) * pfs : NULL, pfs);
+            for (int t0 = 0; t0 < nt; t0 += FUSED_T) { /* the second group finds the rows in L1 */
+                int c = nt - t0 < FUSED_T ? nt - t0 : FUSED_T;
+                K->aux(&ax, a + (size_t)t0 * ab, ab, c, ncu);
+                K->fks[c - 1](y + (size_t)t0 * ldy + r0, ldy, nrow, p, 16 * u0, nb, ncu,
+                              a + (size_t)t0 * ab, ab, &ax, u0 > 0,
+                              next && t0 == 0 ? next + (size_t)(4 * u0) * pfs : NULL, pfs);
+            }
         }
     }
 }
@@ -594,7 +598,7 @@ TGT static void qgemm(const qkind *K, float *y, size_t ldy, const uint8_t *w, si
     int nb = n / 32, nu = (nb + 15) / 16, npan = (nr + PR - 1) / PR;
     int nch = (16 * nu + KCB - 1) / KCB, cu = (nu + nch - 1) / nch; /* units per chunk */
     size_t per = (size_t)16 * cu;                                   /* blocks per panel */
-    if (K->fks && nt <= FUSED_T) {
+    if (K->fks && nt <= 2 * FUSED_T) {
         qgemm_fused(K, y, ldy, w, rb, act, ab, nu, cu, nb, nr, nt);
         return;
     }
