@@ -7,29 +7,34 @@
  * in shuffles and every output in a horizontal sum; with many tokens that
  * work, not the multiplies, bounds the speed. Here vector lanes are ROWS:
  * a panel of 16 weight rows is decoded, one K chunk at a time, into a
- * buffer on the stack where each 32-value block is eight vectors of
- * "16 rows x 4 consecutive values" (unsigned bytes for the quantized
- * types) plus the rows' block scales as float vectors. The microkernel
- * holds one block's eight vectors in registers and runs up to 16 tokens
- * over them: each token's four activation bytes are broadcast and one
- * vpdpbusd adds 16 rows x 4 products, eight of them give every row's
- * integer block dot in its own lane, and one conversion, one multiply and
- * one FMA apply the row scales times the token's block scale. Nothing is
- * summed across lanes, ever. The weights stay as the file has them (mmapped,
- * never repacked at load); the packing is paid once per panel and K chunk
- * and shared by every token of the call.
+ * buffer where each 32-value block is eight vectors of "16 rows x 4
+ * consecutive values" (unsigned bytes) plus the rows' block scales as float
+ * vectors. The microkernel holds one block's eight vectors in registers
+ * and runs up to 16 tokens over them: each token's four activation bytes
+ * are broadcast and one vpdpbusd adds 16 rows x 4 products, eight of them
+ * give every row's integer block dot in its own lane, and one conversion,
+ * one multiply and one FMA apply the row scales times the token's block
+ * scale (K-quants: one more FMA for the mins; Q6_K scales each half of a
+ * block). Nothing is summed across lanes, ever. The weights stay as the
+ * file has them (mmapped, never repacked at load); the decoding is paid
+ * once per panel and K chunk and shared by every token of the call.
+ *
+ * Three drivers, by token count: up to 16 tokens the microkernel decodes
+ * each block itself (QMKF; K-quants each superblock into an L1 buffer) and
+ * panels go one after the other while the next one is prefetched; up to
+ * 31, one panel at a time is packed into a stack buffer; from 32, all
+ * panels of the call are packed into a per-thread buffer and each token
+ * group runs over all of them, so its activations are read once per chunk.
  *
  * Offsets are exact integers, as elsewhere: Q4_0 nibbles are q + 8 and
- * Q8_0 bytes q + 128 (sign bit flipped), so each token's block dot starts
- * from 8 (resp. 128) times the activation block's nsum; each block's
- * integer dot equals the scalar kernel's. The float part accumulates per
- * lane, block after block within a K chunk, then chunk after chunk into y:
- * the same operations for a (row, token) whichever panel slot or token
- * group it falls in, so results do not depend on the thread split.
- *
- * Buffers: a panel chunk is at most KCB blocks (4096 values, 80 KB) and the
- * per-token values of a token group 16 KB, both on the stack, so nothing
- * is allocated and no scratch has to be sized by the caller.
+ * Q8_0 bytes q + 128 (sign bit flipped), Q6_K q is q + 32, so each token's
+ * block dot starts from 8 (128, 32) times the activation block's nsum;
+ * each block's integer dot equals the scalar kernel's. The float part
+ * accumulates per lane, block after block within a K chunk (fixed by n),
+ * then chunk after chunk into y: the same operations for a (row, token)
+ * whichever driver, panel slot or token group it falls in, so results
+ * depend neither on the thread split nor on the other tokens of the call
+ * (batch invariance, tests/test_batch_invariance.c).
  */
 #include <pthread.h>
 #include <stdbool.h>
