@@ -83,6 +83,8 @@ static void compare(const tr_config *cfg, const char *tok_path, const char *type
     CHECKF(penny_model_load(out, &mp, &pm, &err) == PENNY_OK, "load: %s", err.message);
     penny_context_params cp = penny_context_default_params();
     cp.n_ctx = T;
+    cp.kv_type = PENNY_KV_F32; /* the trainer's forward is f32 throughout; an F16
+                                * cache alone moves these small models' logits ~0.5% */
     if (pm) CHECK(penny_context_new(pm, &cp, &ctx, &err) == PENNY_OK);
     if (ctx) CHECKF(penny_eval(ctx, tok, T, true, &err) == PENNY_OK, "eval: %s", err.message);
     if (ctx && pm) {
