@@ -34,13 +34,21 @@ n3=$(sed -n '4p' "$T/err.txt" | sed 's/.*: \([0-9]*\) tokens evaluated, \([0-9]*
 set -- $n1; e1=$1 r1=$2
 set -- $n2; e2=$1 r2=$2
 set -- $n3; e3=$1 r3=$2
-[ "$r1" -eq 0 ] && [ "$r2" -gt "$e1" ] && [ "$e2" -lt "$r2" ] &&
-    ok "turn 2 evaluates only its own tokens ($e2 new, $r2 reused)" ||
-    bad "KV reuse across turns: turn1 $e1/$r1 turn2 $e2/$r2"
+# A random model's answer need not tokenize back to the tokens it sampled,
+# so only a real model (stories260K) shows reuse of the answer itself.
+if [ "$M" = "$STORIES" ]; then
+    [ "$r1" -eq 0 ] && [ "$r2" -gt "$e1" ] && [ "$e2" -lt "$r2" ] &&
+        ok "turn 2 evaluates only its own tokens ($e2 new, $r2 reused)" ||
+        bad "KV reuse across turns: turn1 $e1/$r1 turn2 $e2/$r2"
+else
+    [ "$r1" -eq 0 ] && [ "$r2" -ge $((e1 - 1)) ] && ok "turn 2 reuses turn 1's prompt ($r2 reused)" ||
+        bad "KV reuse across turns: turn1 $e1/$r1 turn2 $e2/$r2"
+fi
 [ "$e3" -eq 1 ] && [ "$r3" -eq $((e1 - 1)) ] && ok "after /reset the same turn reuses the cache" ||
     bad "after /reset: $e3 evaluated, $r3 reused (first turn had $e1)"
 grep -q 'conversation cleared' "$T/err.txt" && ok "/reset note on stderr" || bad "/reset note"
-if grep -q "$(printf '\033')" "$T/out.txt" || grep -q '^> ' "$T/out.txt"; then
+# penny's own styles and prompt (a random model may well print other escapes)
+if grep -q "$(printf '\033\\[[012]m')" "$T/out.txt" || grep -q '^> ' "$T/out.txt"; then
     bad "batch output has prompts or ANSI codes"
 else ok "batch output is plain"; fi
 # the same greedy turn after /reset gives the same answer (compared via /save)
