@@ -9,7 +9,7 @@ neighbours, whose minimum estimates the compute-optimal size N_opt(C). A
 least-squares power law N_opt = k C^a over the budgets is extrapolated to
 FINAL_FLOPS, and the final shape is the one of the ladder (dim = 32 x layers)
 closest to it in log(parameters). Also the GPT-2-style baseline of each
-budget against the best Llama shape (the gap). Prints markdown tables, then
+budget against the Llama run of the same shape (the gap). Prints markdown tables, then
 a last line "choice DIM LAYERS STEPS" for data/model.sh. The trend is fitted
 over the budgets whose optimum lies inside the measured shapes (when at
 least two do). Standard library only.
@@ -136,11 +136,12 @@ def main():
     shape = min(LADDER, key=lambda s: abs(math.log(params(*s)) - math.log(target)))
     print("\n| FLOPs | shape | Llama bpb | GPT-2-style bpb | Llama better by |")
     print("|---|---|---|---|---|")
-    for c, _, _, best in opts:
-        g = data[c].get(("gpt2", best[1], best[2]))
-        if g is not None:
-            print("| {:.2g} | {} x {} | {:.4f} | {:.4f} | {:.1f}% |".format(
-                c, best[1], best[2], data[c][best], g, 100 * (g - data[c][best]) / g))
+    for c in sorted(data):  # every baseline against the Llama run of its shape
+        for (arch, dm, ly), g in sorted(data[c].items()):
+            lm = data[c].get(("llama", dm, ly))
+            if arch == "gpt2" and lm is not None:
+                print("| {:.2g} | {} x {} | {:.4f} | {:.4f} | {:.1f}% |".format(
+                    c, dm, ly, lm, g, 100 * (g - lm) / g))
     steps = steps_for(final, "llama", *shape)
     print("\nfinal: {} x {} ({:,} parameters), {} steps = {:,} tokens ({:.1f} per parameter)".format(
         shape[0], shape[1], params(*shape), steps, steps * BATCH * SEQ, steps * BATCH * SEQ / params(*shape)))
