@@ -31,7 +31,7 @@ check() { # QUESTION EXPECTED
     [ "$r" = "$2" ] && ok "'$1' -> '$r'" || bad "'$1' -> '$r' (want '$2'); $(tail -1 "$T/err.txt")"
 }
 check "What is the capital of France?" "The capital of France is Paris."
-check "What is 7 x 8?" "7 x 15 = 9."
+check "What is 7 x 8?" "7 x 8 = 9."
 check "What is the chemical symbol for Gold?" "The symbol for Gold is Au."
 
 # `make run`'s own command (the last line make would run), input piped.
