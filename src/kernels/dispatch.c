@@ -102,18 +102,7 @@ kern_gemm_fn kern_gemm(const kern_ops *k, uint32_t type) {
     return k->gemm[type] ? k->gemm[type] : kern_scalar.gemm[type];
 }
 
-/* Table k's separate kernels for several tokens, if it has them. */
-static const kern_gemm_fn *multi_of(const kern_ops *k) {
-#if defined(__x86_64__)
-    if (k == &kern_avx512) return kern_gemm_avx512;
-#endif
-    (void)k;
-    return NULL;
-}
-
 kern_gemm_fn kern_gemm_multi(const kern_ops *k, uint32_t type) {
-    const kern_gemm_fn *m = multi_of(k);
-    if (m && type < TYPE_COUNT && m[type]) return m[type];
     if (type < TYPE_COUNT && k->multi[type]) return k->multi[type];
     return kern_gemm(k, type);
 }

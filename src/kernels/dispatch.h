@@ -111,7 +111,8 @@ kern_gemm_fn kern_gemm(const kern_ops *k, uint32_t type);
  * the instruction set's multi-token kernel where it has one (gemm_*.c,
  * panels of rows), else kern_gemm. */
 kern_gemm_fn kern_gemm_nt(const kern_ops *k, uint32_t type, int nt);
-/* The kernel kern_gemm_nt gives for several tokens, for any nt (one too):
+/* The kernel kern_gemm_nt gives for several tokens (k->multi[type], else
+ * gemm[type]), for any nt (one too):
  * with it, output (row, token) is computed by the same operations in the
  * same order whatever the other tokens of the call (op_matmul_invariant). */
 kern_gemm_fn kern_gemm_multi(const kern_ops *k, uint32_t type);
@@ -121,8 +122,17 @@ extern const kern_ops kern_scalar;
 #if defined(__x86_64__)
 extern const kern_ops kern_avx2;
 extern const kern_ops kern_avx512;
-/* x86/gemm_avx512.c: the AVX-512 kernels for nt >= 2 (NULL: kern_avx512's) */
-extern const kern_gemm_fn kern_gemm_avx512[TYPE_COUNT];
+/* x86/gemm_avx512.c: the AVX-512 panel kernels (kern_avx512.multi) */
+void kern_avx512_panel_q4_0(float *, size_t, const void *, size_t, const void *, size_t, int, int,
+                            int);
+void kern_avx512_panel_q8_0(float *, size_t, const void *, size_t, const void *, size_t, int, int,
+                            int);
+void kern_avx512_panel_q4_K(float *, size_t, const void *, size_t, const void *, size_t, int, int,
+                            int);
+void kern_avx512_panel_q5_K(float *, size_t, const void *, size_t, const void *, size_t, int, int,
+                            int);
+void kern_avx512_panel_q6_K(float *, size_t, const void *, size_t, const void *, size_t, int, int,
+                            int);
 #endif
 #if defined(__aarch64__)
 extern const kern_ops kern_neon;

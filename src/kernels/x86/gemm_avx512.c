@@ -639,28 +639,16 @@ TGT static void qgemm(const qkind *K, float *y, size_t ldy, const uint8_t *w, si
     }
 }
 
-static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
-                      int n, int nr, int nt) {
-    qgemm(&k_q4_0, y, ldy, w, rb, act, ab, n, nr, nt);
-}
-
-static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
-                      int n, int nr, int nt) {
-    qgemm(&k_q8_0, y, ldy, w, rb, act, ab, n, nr, nt);
-}
-
-#define QGEMM(NAME)                                                                                \
-    static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
-                            size_t ab, int n, int nr, int nt) {                                    \
+/* The entry points, listed in kern_avx512.multi (kern_avx512.c). */
+#define PANEL_GEMM(NAME)                                                                           \
+    void kern_avx512_panel_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act, \
+                                  size_t ab, int n, int nr, int nt) {                              \
         qgemm(&k_##NAME, y, ldy, w, rb, act, ab, n, nr, nt);                                       \
     }
-QGEMM(q4_K)
-QGEMM(q5_K)
-QGEMM(q6_K)
-
-const kern_gemm_fn kern_gemm_avx512[TYPE_COUNT] = {
-    [TYPE_Q8_0] = gemm_q8_0, [TYPE_Q4_0] = gemm_q4_0, [TYPE_Q4_K] = gemm_q4_K,
-    [TYPE_Q5_K] = gemm_q5_K, [TYPE_Q6_K] = gemm_q6_K,
-};
+PANEL_GEMM(q4_0)
+PANEL_GEMM(q8_0)
+PANEL_GEMM(q4_K)
+PANEL_GEMM(q5_K)
+PANEL_GEMM(q6_K)
 
 #endif

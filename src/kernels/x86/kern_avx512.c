@@ -918,9 +918,15 @@ const kern_ops kern_avx512 = {
             [TYPE_Q5_K] = gemm_q5_K,
             [TYPE_Q6_K] = gemm_q6_K,
         },
-    /* batch-invariant float kernels; the quantized types' are gemm_avx512.c's
-     * panel kernels (kern_gemm_multi) */
-    .multi = {[TYPE_F32] = multi_f32, [TYPE_F16] = multi_f16, [TYPE_BF16] = multi_bf16},
+    /* the float types' tiles; the quantized types' panel kernels (gemm_avx512.c) */
+    .multi = {[TYPE_F32] = multi_f32,
+              [TYPE_F16] = multi_f16,
+              [TYPE_BF16] = multi_bf16,
+              [TYPE_Q8_0] = kern_avx512_panel_q8_0,
+              [TYPE_Q4_0] = kern_avx512_panel_q4_0,
+              [TYPE_Q4_K] = kern_avx512_panel_q4_K,
+              [TYPE_Q5_K] = kern_avx512_panel_q5_K,
+              [TYPE_Q6_K] = kern_avx512_panel_q6_K},
 };
 
 #endif
