@@ -302,6 +302,26 @@ static void magnitudes(double *mag, const wmat *m, const void *act, size_t ab, i
     }
 }
 
+/* One token in parts (kern_vec_fn): for several part counts, the parts run
+ * in reverse order must cover every row once and give, bit for bit, what
+ * gemm gives for one token (`ref`). */
+static void compare_vec(const kern_ops *k, const wmat *m, const void *act, const float *ref) {
+    kern_vec_fn vec = k->vec[m->type];
+    if (!vec) return;
+    float *got = xmalloc(sizeof(float) * m->nr);
+    static const int counts[] = {1, 2, 3, 7, 40};
+    for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+        memset(got, 0xff, sizeof(float) * m->nr); /* NaN: a row no part wrote */
+        for (int part = counts[ci] - 1; part >= 0; part--)
+            vec(got, m->w, m->rb, act, m->n, m->nr, part, counts[ci]);
+        for (int r = 0; r < m->nr; r++)
+            CHECKF(memcmp(&got[r], &ref[r], 4) == 0,
+                   "%s vec %s n=%d rows=%d parts=%d: row %d got %.9g want %.9g", k->name,
+                   type_name(m->type), m->n, m->nr, counts[ci], r, got[r], ref[r]);
+    }
+    free(got);
+}
+
 /* Runs table k and the scalar table on the same data and compares: bit for
  * bit when `exact`, else within the accumulation bound. Both of k's kernels
  * for nt tokens: the one op_matmul uses (kern_gemm_nt) and the multi-token
@@ -326,6 +346,7 @@ static void compare_gemm(const kern_ops *k, const wmat *m, const float *x, int n
                    k->name, f ? " (multi)" : "", type_name(m->type), exact ? "exact" : "random",
                    m->n, m->nr, nt, i / m->nr, i % m->nr, got[i], want[i], tol);
         }
+        if (f == 0 && nt == 1) compare_vec(k, m, act, got);
     }
     free(act), free(want), free(got), free(mag);
 }

@@ -80,6 +80,26 @@ typedef void (*kern_prep_fn)(void *act, const float *x, int n);
 typedef void (*kern_gemm_fn)(float *y, size_t ldy, const void *w, size_t row_bytes, const void *act,
                              size_t act_bytes, int n, int nr, int nt);
 
+/* One token, part `part` (0-based) of `parts`: y[r] = dot(row r of W,
+ * act) for the rows of that part, each equal to what gemm gives with
+ * nt = 1. The parts together cover rows 0..nr-1 once; which rows form a
+ * part is the kernel's choice (kern_vec_slice), so that op_matmul can hand
+ * parts to threads as they come free while each part still reads its
+ * weights as a few sequential streams far apart. */
+typedef void (*kern_vec_fn)(float *y, const void *w, size_t row_bytes, const void *act, int n,
+                            int nr, int part, int parts);
+
+/* The rows of a part for a kernel that reads S streams at once: rows are S
+ * lanes of L = nr / S rows (returned); a part takes the slice [*lo, *hi) of
+ * every lane (row r of the slice with r + L, r + 2L, ...), and the last part
+ * also the nr % S rows after the lanes. */
+static inline int kern_vec_slice(int nr, int S, int part, int parts, int *lo, int *hi) {
+    int L = nr / S;
+    *lo = (int)((long)L * part / parts);
+    *hi = (int)((long)L * (part + 1) / parts);
+    return L;
+}
+
 typedef struct kern_ops {
     const char *name;              /* "scalar", "avx2", "avx512", "neon" */
     kern_prep_fn prep_q8;          /* f32 row -> act_q8_unit row */
@@ -88,6 +108,9 @@ typedef struct kern_ops {
      * tiles: the tiles alone, for any nt (batch-invariant, docs/kernels.md).
      * NULL: gemm[type] is batch-invariant itself. */
     kern_gemm_fn multi[TYPE_COUNT];
+    /* One token in parts; NULL: op_matmul cuts contiguous row ranges for
+     * gemm[type]. */
+    kern_vec_fn vec[TYPE_COUNT];
 } kern_ops;
 
 /* The table in use (chosen on the first call); never NULL. */

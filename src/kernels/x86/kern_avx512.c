@@ -17,9 +17,10 @@
  * weight byte is what counts: the "unit" kernels take 16 blocks (two
  * K-quant superblocks) per step, sum each block's integer lanes into one
  * lane first (block_sums), and then convert and scale all 16 blocks with
- * one conversion and one FMA. Each thread takes its rows in four parts
- * (Q4_0, Q8_0) or two (the rest) side by side, row r with r + nr/4, ...:
- * far-apart sequential streams that share the activation loads (ugemm).
+ * one conversion and one FMA. Rows go four (the K-quants: two) side by
+ * side, row r with r + nr/4, ...: far-apart sequential streams that share
+ * the activation loads; op_matmul hands threads slices of those quarters
+ * as they come free (kern_vec_fn, uvec).
  *
  * Quantized weights x Q8 activations: four blocks (128 values) at a time.
  * A byte permute (vpermt2b, or vpermt2q for the K-quants' nibble layout)
@@ -381,40 +382,48 @@ TGT_INLINE void q8_0_unit_row(const uint8_t *p, const act_q8_unit *u, __m512i z[
     }
 
 UTILE(q4_0, q4_0_unit_row, 288, 3, 1)
-UTILE(q4_0, q4_0_unit_row, 288, 3, 2)
 UTILE(q4_0, q4_0_unit_row, 288, 3, 4)
 UTILE(q8_0, q8_0_unit_row, 544, 7, 1)
-UTILE(q8_0, q8_0_unit_row, 544, 7, 2)
 UTILE(q8_0, q8_0_unit_row, 544, 7, 4)
 
 typedef void (*utile_fn)(float *y, size_t ys, const uint8_t *w, size_t rb, const uint8_t *act,
                          int nu, int tail);
 
-/* One token: rows r, r + nr/4, r + nr/2, r + 3nr/4 side by side (then the
- * rows left over in pairs r, r + left/2, then alone), so that the
- * activation loads serve four rows and the weights arrive as sequential
- * streams far apart. Measured here (2 threads, 5632x2048 and 2048x5632 from
- * DRAM, passes alternating): pairs 15-35% faster than one row at a time
- * for every type, four rows 3-7% faster again for Q4_0 and Q8_0 (in cache
- * Q8_0 +27%) but slower for the K-quants, which stay in pairs. Rows next to
- * each other side by side (interleaved streams a row apart) were 2x slower;
- * software prefetch 0.5-4 KB ahead did not help either way. A row's
- * arithmetic is the same whichever kernel takes it. */
-static void ugemm(const utile_fn fn[3], float *y, const uint8_t *w, size_t rb, const uint8_t *act,
-                  int n, int nr) {
-    int nb = n / 32, done = 0;
-    for (int k = 2; k >= 0; k--) { /* 4, 2, 1 rows per call */
-        int part = (nr - done) >> k;
-        for (int r = done; r < done + part; r++)
-            fn[k](y + r, (size_t)part, w + r * rb, (size_t)part * rb, act, nb / 16, nb % 16);
-        done += part << k;
-    }
+/* One token: four rows far apart side by side (kern_vec_slice with S = 4:
+ * r, r + nr/4, r + nr/2, r + 3nr/4), so that the activation loads serve
+ * four rows and the weights arrive as sequential streams far apart, then
+ * the nr % 4 rows left one at a time. Measured here (2 threads, 5632x2048
+ * and 2048x5632 from DRAM, passes alternating): pairs 15-35% faster than
+ * one row at a time for every type, four rows 3-7% faster again for Q4_0
+ * and Q8_0 (in cache Q8_0 +27%) but slower for the K-quants, which stay in
+ * pairs. Rows next to each other side by side (interleaved streams a row
+ * apart) were 2x slower, and streams 16 or 128 rows apart 10-35% slower
+ * than a quarter of the matrix apart; software prefetch 0.5-4 KB ahead did
+ * not help either way. A row's arithmetic is the same whichever kernel
+ * takes it. */
+static void uvec(utile_fn four, utile_fn one, float *y, const uint8_t *w, size_t rb,
+                 const uint8_t *act, int n, int nr, int part, int parts) {
+    int nb = n / 32, lo, hi, L = kern_vec_slice(nr, 4, part, parts, &lo, &hi);
+    for (int r = lo; r < hi; r++)
+        four(y + r, (size_t)L, w + r * rb, (size_t)L * rb, act, nb / 16, nb % 16);
+    if (part == parts - 1)
+        for (int r = 4 * L; r < nr; r++) one(y + r, 1, w + r * rb, rb, act, nb / 16, nb % 16);
+}
+
+static void vec_q4_0(float *y, const void *w, size_t rb, const void *act, int n, int nr, int part,
+                     int parts) {
+    uvec(q4_0_unit_4, q4_0_unit_1, y, w, rb, act, n, nr, part, parts);
+}
+
+static void vec_q8_0(float *y, const void *w, size_t rb, const void *act, int n, int nr, int part,
+                     int parts) {
+    uvec(q8_0_unit_4, q8_0_unit_1, y, w, rb, act, n, nr, part, parts);
 }
 
 static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
                       int n, int nr, int nt) {
     if (nt == 1)
-        ugemm((const utile_fn[3]){q4_0_unit_1, q4_0_unit_2, q4_0_unit_4}, y, w, rb, act, n, nr);
+        vec_q4_0(y, w, rb, act, n, nr, 0, 1);
     else
         qgemm(q4_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
 }
@@ -422,7 +431,7 @@ static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t rb, const void
 static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
                       int n, int nr, int nt) {
     if (nt == 1)
-        ugemm((const utile_fn[3]){q8_0_unit_1, q8_0_unit_2, q8_0_unit_4}, y, w, rb, act, n, nr);
+        vec_q8_0(y, w, rb, act, n, nr, 0, 1);
     else
         qgemm(q8_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
 }
@@ -705,13 +714,14 @@ KUNIT6(q6_K, 2)
 typedef void (*kunit_fn)(float *y, size_t ys, const uint8_t *w, size_t rb, const uint8_t *act,
                          int ns);
 
-/* One token: rows r and r + nr/2 side by side (see ugemm). */
-static void kugemm(kunit_fn one, kunit_fn two, float *y, const uint8_t *w, size_t rb,
-                   const uint8_t *act, int n, int nr) {
-    int half = nr / 2;
-    for (int r = 0; r < half; r++)
-        two(y + r, (size_t)half, w + r * rb, (size_t)half * rb, act, n / 256);
-    for (int r = 2 * half; r < nr; r++) one(y + r, 1, w + r * rb, rb, act, n / 256);
+/* One token: rows r and r + nr/2 side by side (kern_vec_slice with S = 2,
+ * see uvec), then the odd row left. */
+static void kvec(kunit_fn one, kunit_fn two, float *y, const uint8_t *w, size_t rb,
+                 const uint8_t *act, int n, int nr, int part, int parts) {
+    int lo, hi, L = kern_vec_slice(nr, 2, part, parts, &lo, &hi);
+    for (int r = lo; r < hi; r++) two(y + r, (size_t)L, w + r * rb, (size_t)L * rb, act, n / 256);
+    if (part == parts - 1)
+        for (int r = 2 * L; r < nr; r++) one(y + r, 1, w + r * rb, rb, act, n / 256);
 }
 
 /* R rows x C tokens over ns superblocks of SB bytes (R = 2: a decoded
@@ -754,7 +764,7 @@ typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
                             size_t ab, int n, int nr, int nt) {                                    \
         if (nt == 1) {                                                                             \
-            kugemm(NAME##_unit_1, NAME##_unit_2, y, w, rb, act, n, nr);                            \
+            kvec(NAME##_unit_1, NAME##_unit_2, y, w, rb, act, n, nr, 0, 1);                        \
             return;                                                                                \
         }                                                                                          \
         for (int t = 0; t < nt; t += TC) {                                                         \
@@ -772,6 +782,15 @@ typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
 KTILES(q4_K, scales_q45, q4_K_group, kdot_q45, 144)
 KTILES(q5_K, scales_q45, q5_K_group, kdot_q45, 176)
 KTILES(q6_K, scales_q6, q6_K_group, kdot_q6, 210)
+
+#define KVEC(NAME)                                                                                 \
+    static void vec_##NAME(float *y, const void *w, size_t rb, const void *act, int n, int nr,     \
+                           int part, int parts) {                                                  \
+        kvec(NAME##_unit_1, NAME##_unit_2, y, w, rb, act, n, nr, part, parts);                     \
+    }
+KVEC(q4_K)
+KVEC(q5_K)
+KVEC(q6_K)
 
 /* ---- F32 / F16 / BF16 weights x f32 activations ---- */
 
@@ -870,9 +889,20 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     FTILE(NAME, LOADV, VAL, ES, 1, 2)                                                              \
     FTILE(NAME, LOADV, VAL, ES, 1, 3)                                                              \
     FUNIT(NAME, LOADV, VAL, ES, 1)                                                                 \
-    FUNIT(NAME, LOADV, VAL, ES, 2)                                                                 \
+    FUNIT(NAME, LOADV, VAL, ES, 4)                                                                 \
     static const ftile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2, NAME##_1x3},             \
                                                  {NAME##_4x1, NAME##_4x2, NAME##_4x3}};            \
+    /* One token: four rows far apart side by side, as uvec (with pairs, */                        \
+    /* 2048 x 5632 F16 ran 20% slower here: each x load serves fewer rows) */                      \
+    static void vec_##NAME(float *y, const void *w, size_t rb, const void *x, int n, int nr,       \
+                           int part, int parts) {                                                  \
+        const uint8_t *w8 = w;                                                                     \
+        int lo, hi, L = kern_vec_slice(nr, 4, part, parts, &lo, &hi);                              \
+        for (int r = lo; r < hi; r++)                                                              \
+            NAME##_unit_4(y + r, (size_t)L, w8 + r * rb, (size_t)L * rb, x, n);                    \
+        if (part == parts - 1)                                                                     \
+            for (int r = 4 * L; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, x, n);       \
+    }                                                                                              \
     /* Tiles for any nt, one too: batch-invariant (docs/kernels.md). */                            \
     static void multi_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,      \
                              size_t ab, int n, int nr, int nt) {                                   \
@@ -893,11 +923,7 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
             multi_##NAME(y, ldy, w, rb, act, ab, n, nr, nt);                                       \
             return;                                                                                \
         }                                                                                          \
-        const uint8_t *w8 = w;                                                                     \
-        int half = nr / 2;                                                                         \
-        for (int r = 0; r < half; r++)                                                             \
-            NAME##_unit_2(y + r, (size_t)half, w8 + r * rb, (size_t)half * rb, act, n);            \
-        for (int r = 2 * half; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, act, n);      \
+        vec_##NAME(y, w, rb, act, n, nr, 0, 1);                                                    \
     }
 
 FTILES(f32, load_f32, val_f32, 4)
@@ -927,6 +953,14 @@ const kern_ops kern_avx512 = {
               [TYPE_Q4_K] = kern_avx512_panel_q4_K,
               [TYPE_Q5_K] = kern_avx512_panel_q5_K,
               [TYPE_Q6_K] = kern_avx512_panel_q6_K},
+    .vec = {[TYPE_F32] = vec_f32,
+            [TYPE_F16] = vec_f16,
+            [TYPE_BF16] = vec_bf16,
+            [TYPE_Q8_0] = vec_q8_0,
+            [TYPE_Q4_0] = vec_q4_0,
+            [TYPE_Q4_K] = vec_q4_K,
+            [TYPE_Q5_K] = vec_q5_K,
+            [TYPE_Q6_K] = vec_q6_K},
 };
 
 #endif
