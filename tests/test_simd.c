@@ -468,6 +468,50 @@ static void test_matmul(const kern_ops *k, enum kern_isa isa, pool *p1, pool *p2
         }
 }
 
+/* op_matmul_group on matrices of mixed types (one of them without a
+ * one-token kernel of its own in some tables, a Q8 and a float activation
+ * format side by side) equals separate op_matmul calls bit for bit, for 1
+ * and 2 threads, one token and several. */
+static void test_matmul_group(const kern_ops *k, enum kern_isa isa, pool *p1, pool *p2) {
+    static const uint32_t types[] = {TYPE_Q4_K, TYPE_F16, TYPE_Q6_K, TYPE_Q4_0};
+    static const int rows[] = {300, 37, 150, 5}; /* 4, 1, 2 and 1 parts */
+    enum { N = 4, NIN = 512 };
+    wmat m[N];
+    op_mm mm[N];
+    float *want[N];
+    for (int i = 0; i < N; i++) {
+        wmat_alloc(&m[i], types[i], NIN, rows[i]);
+        wmat_random(&m[i]);
+    }
+    CHECK(kern_use(isa) && kern_get() == k);
+    for (int T = 1; T <= 3; T += 2) {
+        float *x = xmalloc(sizeof(float) * NIN * T);
+        for (int i = 0; i < NIN * T; i++) x[i] = rng_unit();
+        for (int i = 0; i < N; i++) {
+            want[i] = xmalloc(sizeof(float) * rows[i] * T);
+            run_matmul(p2, want[i], &m[i], x, T);
+        }
+        for (int pi = 0; pi < 2; pi++)
+            for (int n = 1; n <= N; n++) {
+                for (int i = 0; i < n; i++) {
+                    mm[i] = (op_mm){xmalloc(sizeof(float) * rows[i] * T), m[i].w, m[i].type,
+                                    m[i].rb, rows[i]};
+                    memset(mm[i].Y, 0xff, sizeof(float) * rows[i] * T);
+                }
+                op_matmul_group(pi ? p2 : p1, NULL, mm, n, x, T, NIN);
+                for (int i = 0; i < n; i++) {
+                    CHECKF(memcmp(mm[i].Y, want[i], sizeof(float) * rows[i] * T) == 0,
+                           "%s group of %d, matrix %d (%s), T=%d, %d threads: differs", k->name, n,
+                           i, type_name(types[i]), T, pi + 1);
+                    free(mm[i].Y);
+                }
+            }
+        for (int i = 0; i < N; i++) free(want[i]);
+        free(x);
+    }
+    for (int i = 0; i < N; i++) wmat_free(&m[i]);
+}
+
 /* ---- dispatch ---- */
 
 /* The table a fresh process picks under PENNY_CPU=env (read once per
@@ -528,6 +572,7 @@ int main(void) {
             test_gemm(k);
         }
         test_matmul(k, (enum kern_isa)i, p1, p2);
+        test_matmul_group(k, (enum kern_isa)i, p1, p2);
     }
     pool_free(p1);
     pool_free(p2);

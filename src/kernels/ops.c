@@ -18,7 +18,6 @@
 #include "kernels/ops.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "base/err.h"
@@ -47,12 +46,6 @@ void op_rmsnorm(float *y, const float *x, const float *w, int T, int n, float ep
  * them per K chunk into a per-thread buffer (about 40 KB a panel) and runs
  * each token group over all of them, so more panels read activations less. */
 #define MATMUL_CHUNK_PANELS 8
-/* One token: rows go out in parts, about this many per thread, taken from
- * a shared counter as threads come free. Memory bandwidth is not shared
- * evenly between cores (and other processes take cores away), so an equal
- * static split left the faster thread waiting at the join. */
-#define MATMUL_PARTS_PER_THREAD 8
-#define MATMUL_PART_ROWS 64
 /* Below this many activations, thread 0 prepares them alone (a second
  * pool_run would cost more than it saves). */
 #define MATMUL_PREP_SERIAL 32768
@@ -65,14 +58,10 @@ typedef struct matmul_job {
     void *act;        /* (T, act_bytes) prepared activations, or X itself */
     size_t row_bytes, act_bytes;
     int T, n_in, n_out;
-    bool multi;          /* the multi-token kernel, in panels of 16 rows */
-    bool panels;         /* ... and it is a panel kernel (gemm_*.c) with its own blocking */
+    bool panels;         /* a panel kernel (gemm_*.c) with its own blocking */
     kern_gemm_fn gemm;   /* NULL: the type's reference dot on f32 X */
     type_dot_f32_fn dot; /* used when gemm is NULL */
     kern_prep_fn prep;
-    kern_vec_fn vec; /* one token: the kernel's parts, or NULL */
-    int parts;       /* one token: parts in all */
-    atomic_int next; /* one token: the next part to take */
 } matmul_job;
 
 static void prep_rows(void *arg, int ith, int nth) {
@@ -92,38 +81,11 @@ static void dot_rows(const matmul_job *j, long lo, long hi) {
     }
 }
 
-/* One token: parts of the rows (kern_vec_fn) from the shared counter. A
- * row's result does not depend on which thread or part takes it (the
- * one-token kernels give every row the same arithmetic), so outputs stay
- * the same for any thread count. Without a vec kernel a part is a
- * contiguous range of rows. */
-static void matmul_vec(matmul_job *j) {
-    for (;;) {
-        int c = (int)atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (c >= j->parts) return;
-        if (j->vec) {
-            j->vec(j->Y, j->W, j->row_bytes, j->act, j->n_in, j->n_out, c, j->parts);
-            continue;
-        }
-        long lo = (long)j->n_out * c / j->parts, hi = (long)j->n_out * (c + 1) / j->parts;
-        if (hi == lo) continue;
-        if (j->gemm)
-            j->gemm(j->Y + lo, (size_t)j->n_out, j->W + (size_t)lo * j->row_bytes, j->row_bytes,
-                    j->act, j->act_bytes, j->n_in, (int)(hi - lo), 1);
-        else
-            dot_rows(j, lo, hi);
-    }
-}
-
-/* More tokens: thread ith takes a contiguous range of whole 16-row panels
- * (the multi-token kernels' unit), in chunks that stay in cache while all
- * tokens use them. */
+/* Several tokens (or any, batch-invariant): thread ith takes a contiguous
+ * range of whole 16-row panels (the multi-token kernels' unit), in chunks
+ * that stay in cache while all tokens use them. One token: matvec.c. */
 static void matmul_rows(void *arg, int ith, int nth) {
-    matmul_job *j = arg;
-    if (!j->multi) {
-        matmul_vec(j);
-        return;
-    }
+    const matmul_job *j = arg;
     long lo, hi;
     pool_range((j->n_out + 15) / 16, ith, nth, &lo, &hi);
     lo *= 16;
@@ -140,14 +102,6 @@ static void matmul_rows(void *arg, int ith, int nth) {
         j->gemm(j->Y + r, (size_t)j->n_out, j->W + (size_t)r * j->row_bytes, j->row_bytes, j->act,
                 j->act_bytes, j->n_in, nr, j->T);
     }
-}
-
-/* One token: MATMUL_PARTS_PER_THREAD parts per thread, but not below
- * MATMUL_PART_ROWS rows a part. */
-static int vec_parts(int n_out, int nth) {
-    int parts = n_out / MATMUL_PART_ROWS;
-    if (parts > nth * MATMUL_PARTS_PER_THREAD) parts = nth * MATMUL_PARTS_PER_THREAD;
-    return parts < 1 ? 1 : parts;
 }
 
 size_t op_matmul_scratch(uint32_t type, int T, int n_in) {
@@ -177,13 +131,12 @@ static void *matmul_act(matmul_job *j, void *scratch, size_t need) {
 
 /* A NULL pool runs on the calling thread (tests, tools). */
 static void matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
-                   const float *X, int T, int n_in, int n_out, bool invariant) {
+                   const float *X, int T, int n_in, int n_out) {
     const type_traits *tt = type_get(type);
     PENNY_ASSERT(tt && tt->supported && n_in % tt->block_size == 0 && T >= 1);
     const kern_ops *k = kern_get();
     kern_prep_fn prep = k->prep_q8 ? k->prep_q8 : kern_scalar.prep_q8;
     enum kern_act act = kern_act_of(type);
-    bool multi = T > 1 || invariant;
     matmul_job job = {.Y = Y,
                       .W = W,
                       .X = X,
@@ -192,17 +145,13 @@ static void matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t typ
                       .T = T,
                       .n_in = n_in,
                       .n_out = n_out,
-                      .multi = multi,
-                      .gemm = multi ? kern_gemm_multi(k, type) : kern_gemm(k, type),
+                      .gemm = kern_gemm_multi(k, type),
                       .dot = tt->dot_f32,
                       .prep = prep};
-    job.panels = multi && job.gemm != kern_gemm(k, type);
-    job.parts = vec_parts(n_out, p ? pool_size(p) : 1);
-    atomic_init(&job.next, 0);
+    job.panels = job.gemm != kern_gemm(k, type);
     if (!job.gemm) act = KERN_ACT_F32;
     void *own =
         matmul_act(&job, scratch, act == KERN_ACT_F32 ? 0 : op_matmul_scratch(type, T, n_in));
-    job.vec = multi || !job.gemm ? NULL : k->vec[type];
     if (job.gemm && job.act != X) {
         if (p && pool_size(p) > 1 && (long)T * n_in > MATMUL_PREP_SERIAL)
             pool_run(p, prep_rows, &job);
@@ -218,12 +167,17 @@ static void matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t typ
 
 void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
                const float *X, int T, int n_in, int n_out) {
-    matmul(p, scratch, Y, W, type, row_bytes, X, T, n_in, n_out, false);
+    if (T == 1) {
+        op_mm m = {Y, W, type, row_bytes, n_out};
+        op_matmul_group(p, scratch, &m, 1, X, 1, n_in);
+    } else {
+        matmul(p, scratch, Y, W, type, row_bytes, X, T, n_in, n_out);
+    }
 }
 
 void op_matmul_invariant(pool *p, void *scratch, float *Y, const void *W, uint32_t type,
                          size_t row_bytes, const float *X, int T, int n_in, int n_out) {
-    matmul(p, scratch, Y, W, type, row_bytes, X, T, n_in, n_out, true);
+    matmul(p, scratch, Y, W, type, row_bytes, X, T, n_in, n_out);
 }
 
 /* Rotates pair (a, b) of every head of one token by the same angle. */

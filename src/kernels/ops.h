@@ -35,6 +35,22 @@ void op_rmsnorm(float *y, const float *x, const float *w, int T, int n, float ep
 size_t op_matmul_scratch(uint32_t type, int T, int n_in);
 void op_matmul(pool *p, void *scratch, float *Y, const void *W, uint32_t type, size_t row_bytes,
                const float *X, int T, int n_in, int n_out);
+/* One matmul of a group that shares its input (q, k, v; gate, up). */
+typedef struct op_mm {
+    float *Y;
+    const void *W;
+    uint32_t type;
+    size_t row_bytes;
+    int n_out;
+} op_mm;
+enum { OP_MM_MAX = 4 };
+/* op_matmul of each of the n <= OP_MM_MAX matrices mm on the same X; scratch
+ * as for op_matmul, for the largest of them. For one token X is quantized
+ * once and all of them run in one pass over the pool, with one join
+ * (matvec.c); the outputs are those of separate op_matmul calls bit for
+ * bit. */
+void op_matmul_group(pool *p, void *scratch, const op_mm *mm, int n, const float *X, int T,
+                     int n_in);
 /* As op_matmul, but each token's outputs are bit for bit those of a call with
  * that token alone or in any other batch (the multi-token kernels also for
  * one token; tests/test_batch_invariance.c). A server needs this so that

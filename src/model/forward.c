@@ -26,10 +26,25 @@ void fwd_matmul(penny_context *c, float *y, const weight *w, const float *x, int
                                                      (int)w->n_out);
 }
 
+/* y[i] = w[i] x for n matrices on the same x: one pass over the pool for
+ * one token (op_matmul_group); the batch-invariant path goes matrix by
+ * matrix, as it must give the multi-token kernels' results. */
+static void fwd_matmul_group(penny_context *c, float *const *y, const weight *const *w, int n,
+                             const float *x, int T) {
+    if (c->invariant) {
+        for (int i = 0; i < n; i++) fwd_matmul(c, y[i], w[i], x, T);
+        return;
+    }
+    op_mm mm[OP_MM_MAX];
+    for (int i = 0; i < n; i++)
+        mm[i] = (op_mm){y[i], w[i]->data, w[i]->type, w[i]->row_bytes, (int)w[i]->n_out};
+    op_matmul_group(c->model->pool, c->b.mm_scratch, mm, n, x, T, (int)w[0]->n_in);
+}
+
 void fwd_ffn(penny_context *c, float *y, const ffn_weights *f, const float *x, int T) {
     fwd_bufs *b = &c->b;
-    fwd_matmul(c, b->gate, &f->gate, x, T);
-    fwd_matmul(c, b->up, &f->up, x, T);
+    fwd_matmul_group(c, (float *const[]){b->gate, b->up}, (const weight *const[]){&f->gate, &f->up},
+                     2, x, T);
     op_swiglu(b->gate, b->gate, b->up, (int64_t)T * f->gate.n_out);
     fwd_matmul(c, y, &f->down, b->gate, T);
 }
@@ -151,9 +166,8 @@ static void add_bias(float *x, const float *b, int T, int n) {
 static void gqa_project(penny_context *c, const layer_weights *L, int T) {
     const model_hparams *hp = &c->model->hp;
     fwd_bufs *b = &c->b;
-    fwd_matmul(c, b->q, &L->wq, b->xn, T);
-    fwd_matmul(c, b->k, &L->wk, b->xn, T);
-    fwd_matmul(c, b->v, &L->wv, b->xn, T);
+    fwd_matmul_group(c, (float *const[]){b->q, b->k, b->v},
+                     (const weight *const[]){&L->wq, &L->wk, &L->wv}, 3, b->xn, T);
     add_bias(b->q, L->bq, T, hp->n_head * hp->head_dim);
     add_bias(b->k, L->bk, T, hp->n_head_kv * hp->head_dim);
     add_bias(b->v, L->bv, T, hp->n_head_kv * hp->head_dim_v);
