@@ -29,11 +29,11 @@ def ffn(arch, d):
     return 4 * d if arch == "gpt2" else (8 * d // 3 + 31) // 32 * 32  # as the trainer
 
 
-def flops_per_token(arch, d, layers):
+def flops_per_token(arch, d, layers, seq=SEQ):
     """The trainer's count (src/train/model.c): 4 heads, llama with 2 kv heads."""
     proj = d * 4 * d if arch == "gpt2" else d * 3 * d
     mlp = (2 if arch == "gpt2" else 3) * d * ffn(arch, d)
-    return 6 * (layers * (proj + mlp + d * SEQ) + d * VOCAB)
+    return 6 * (layers * (proj + mlp + d * seq) + d * VOCAB)
 
 
 def params(d, layers, arch="llama"):
