@@ -29,9 +29,9 @@ def ffn(arch, d):
     return 4 * d if arch == "gpt2" else (8 * d // 3 + 31) // 32 * 32  # as the trainer
 
 
-def flops_per_token(arch, d, layers, seq=SEQ):
-    """The trainer's count (src/train/model.c): 4 heads, llama with 2 kv heads."""
-    proj = d * 4 * d if arch == "gpt2" else d * 3 * d
+def flops_per_token(arch, d, layers, seq=SEQ, kv=2):
+    """The trainer's count (src/train/model.c): 4 heads, llama with kv key/value heads."""
+    proj = d * 4 * d if arch == "gpt2" else d * (2 * d + 2 * d * kv // 4)
     mlp = (2 if arch == "gpt2" else 3) * d * ffn(arch, d)
     return 6 * (layers * (proj + mlp + d * seq) + d * VOCAB)
 
