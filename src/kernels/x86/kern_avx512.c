@@ -57,6 +57,7 @@
 #endif
 
 enum { TR = 4, TC = 3 }; /* tile: rows x tokens */
+enum { FTC = 6 };        /* float tiles: tokens */
 
 /* Keeps v in a register: without this the compiler folds the load into
  * each FMA that uses it, loading the same weights once per token. */
@@ -885,13 +886,20 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     FTILE(NAME, LOADV, VAL, ES, 4, 1)                                                              \
     FTILE(NAME, LOADV, VAL, ES, 4, 2)                                                              \
     FTILE(NAME, LOADV, VAL, ES, 4, 3)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 4, 4)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 4, 5)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 4, 6)                                                              \
     FTILE(NAME, LOADV, VAL, ES, 1, 1)                                                              \
     FTILE(NAME, LOADV, VAL, ES, 1, 2)                                                              \
     FTILE(NAME, LOADV, VAL, ES, 1, 3)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 1, 4)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 1, 5)                                                              \
+    FTILE(NAME, LOADV, VAL, ES, 1, 6)                                                              \
     FUNIT(NAME, LOADV, VAL, ES, 1)                                                                 \
     FUNIT(NAME, LOADV, VAL, ES, 4)                                                                 \
-    static const ftile_fn NAME##_tiles[2][TC] = {{NAME##_1x1, NAME##_1x2, NAME##_1x3},             \
-                                                 {NAME##_4x1, NAME##_4x2, NAME##_4x3}};            \
+    static const ftile_fn NAME##_tiles[2][FTC] = {                                                 \
+        {NAME##_1x1, NAME##_1x2, NAME##_1x3, NAME##_1x4, NAME##_1x5, NAME##_1x6},                  \
+        {NAME##_4x1, NAME##_4x2, NAME##_4x3, NAME##_4x4, NAME##_4x5, NAME##_4x6}};                 \
     /* One token: four rows far apart side by side, as uvec (with pairs, */                        \
     /* 2048 x 5632 F16 ran 20% slower here: each x load serves fewer rows) */                      \
     static void vec_##NAME(float *y, const void *w, size_t rb, const void *x, int n, int nr,       \
@@ -906,8 +914,8 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     /* Tiles for any nt, one too: batch-invariant (docs/kernels.md). */                            \
     static void multi_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,      \
                              size_t ab, int n, int nr, int nt) {                                   \
-        for (int t = 0; t < nt; t += TC) {                                                         \
-            int c = nt - t < TC ? nt - t : TC, r = 0;                                              \
+        for (int t = 0; t < nt; t += FTC) {                                                        \
+            int c = nt - t < FTC ? nt - t : FTC, r = 0;                                            \
             const uint8_t *a = (const uint8_t *)act + t * ab;                                      \
             for (; nt > 1 && r + TR <= nr; r += TR) /* one token: one stream */                    \
                 NAME##_tiles[1][c - 1](y + (size_t)t * ldy + r, ldy, (const uint8_t *)w + r * rb,  \
