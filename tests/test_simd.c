@@ -513,6 +513,32 @@ static void test_matmul_group(const kern_ops *k, enum kern_isa isa, pool *p1, po
     for (int i = 0; i < N; i++) wmat_free(&m[i]);
 }
 
+/* The element-wise ops split over the pool equal the serial ones bit for
+ * bit (sizes below, at and above the split threshold). */
+static void test_elementwise_par(pool *p2) {
+    static const int64_t sizes[] = {100, 16384, 40000, 5 * 4096 + 3};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int64_t n = sizes[si];
+        float *g = xmalloc(sizeof(float) * n), *u = xmalloc(sizeof(float) * n);
+        float *a = xmalloc(sizeof(float) * n), *b = xmalloc(sizeof(float) * n);
+        float w[4096];
+        for (int64_t i = 0; i < n; i++) g[i] = 8 * rng_unit(), u[i] = rng_unit();
+        for (int i = 0; i < 4096; i++) w[i] = rng_unit();
+        op_swiglu(a, g, u, n);
+        op_swiglu_par(p2, b, g, u, n);
+        CHECKF(memcmp(a, b, sizeof(float) * n) == 0, "swiglu_par n=%lld differs", (long long)n);
+        for (int width = 64; width <= 4096; width *= 8) {
+            int T = (int)(n / width);
+            if (T < 1) continue;
+            op_rmsnorm(a, g, w, T, width, 1e-5f);
+            op_rmsnorm_par(p2, b, g, w, T, width, 1e-5f);
+            CHECKF(memcmp(a, b, sizeof(float) * T * width) == 0, "rmsnorm_par %d x %d differs", T,
+                   width);
+        }
+        free(g), free(u), free(a), free(b);
+    }
+}
+
 /* ---- dispatch ---- */
 
 /* The table a fresh process picks under PENNY_CPU=env (read once per
@@ -561,6 +587,7 @@ int main(void) {
     test_dispatch();
     test_prep_scalar();
     test_scalar_q8();
+    test_elementwise_par(p2);
     for (int i = 0; i < KERN_ISA_COUNT; i++) {
         const kern_ops *k = kern_ops_for((enum kern_isa)i);
         if (!k) {

@@ -227,3 +227,48 @@ void op_swiglu(float *out, const float *gate, const float *up, int64_t n) {
         out[i] = (float)(g / (1.0 + exp(-g)) * (double)up[i]);
     }
 }
+
+/* ---- the element-wise ops on the pool ---- */
+
+/* Below this many elements a second thread costs more than it saves. */
+#define PAR_MIN_ELEMS 16384
+
+typedef struct elem_job {
+    float *y;
+    const float *a, *b, *w;
+    int64_t n; /* swiglu: elements; rmsnorm: rows */
+    int width; /* rmsnorm: row length */
+    float eps;
+} elem_job;
+
+static void swiglu_part(void *arg, int ith, int nth) {
+    const elem_job *j = arg;
+    long lo, hi;
+    pool_range(j->n, ith, nth, &lo, &hi);
+    op_swiglu(j->y + lo, j->a + lo, j->b + lo, hi - lo);
+}
+
+void op_swiglu_par(pool *p, float *out, const float *gate, const float *up, int64_t n) {
+    if (!p || pool_size(p) < 2 || n < PAR_MIN_ELEMS) {
+        op_swiglu(out, gate, up, n);
+        return;
+    }
+    elem_job j = {.y = out, .a = gate, .b = up, .n = n};
+    pool_run(p, swiglu_part, &j);
+}
+
+static void rmsnorm_part(void *arg, int ith, int nth) {
+    const elem_job *j = arg;
+    long lo, hi;
+    pool_range(j->n, ith, nth, &lo, &hi);
+    op_rmsnorm(j->y + lo * j->width, j->a + lo * j->width, j->w, (int)(hi - lo), j->width, j->eps);
+}
+
+void op_rmsnorm_par(pool *p, float *y, const float *x, const float *w, int T, int n, float eps) {
+    if (!p || pool_size(p) < 2 || T < 2 || (int64_t)T * n < PAR_MIN_ELEMS) {
+        op_rmsnorm(y, x, w, T, n, eps);
+        return;
+    }
+    elem_job j = {.y = y, .a = x, .w = w, .n = T, .width = n, .eps = eps};
+    pool_run(p, rmsnorm_part, &j);
+}

@@ -45,7 +45,7 @@ void fwd_ffn(penny_context *c, float *y, const ffn_weights *f, const float *x, i
     fwd_bufs *b = &c->b;
     fwd_matmul_group(c, (float *const[]){b->gate, b->up}, (const weight *const[]){&f->gate, &f->up},
                      2, x, T);
-    op_swiglu(b->gate, b->gate, b->up, (int64_t)T * f->gate.n_out);
+    op_swiglu_par(c->model->pool, b->gate, b->gate, b->up, (int64_t)T * f->gate.n_out);
     fwd_matmul(c, y, &f->down, b->gate, T);
 }
 
@@ -215,14 +215,14 @@ static void layer_forward(penny_context *c, int il, int T) {
     const layer_weights *L = &m->layers[il];
     fwd_bufs *b = &c->b;
     size_t n = (size_t)T * hp->n_embd;
-    op_rmsnorm(b->xn, b->x, L->attn_norm, T, hp->n_embd, hp->eps);
+    op_rmsnorm_par(m->pool, b->xn, b->x, L->attn_norm, T, hp->n_embd, hp->eps);
     if (m->arch->mla)
         mla_attention(c, il, T);
     else
         gqa_attention(c, il, T);
     fwd_matmul(c, b->out, &L->wo, b->att, T);
     add_into(b->x, b->out, n);
-    op_rmsnorm(b->xn, b->x, L->ffn_norm, T, hp->n_embd, hp->eps);
+    op_rmsnorm_par(m->pool, b->xn, b->x, L->ffn_norm, T, hp->n_embd, hp->eps);
     if (L->is_moe)
         moe_ffn(c, b->out, &L->moe, b->xn, T);
     else
