@@ -4,6 +4,10 @@
  *   ppN  one N-token prompt of random ids (BOS first when the model adds one)
  *        evaluated in a single batch from an empty cache;
  *   tgN  N tokens evaluated one at a time from an empty cache, no prompt.
+ * With -d D (llama-bench's --n-depth) both start from a cache already
+ * holding D tokens ("pp512 @ d4096"): what attention over a long context
+ * costs. The D tokens are evaluated once per test, untimed, in batches of
+ * -b, and each run truncates the cache back to them.
  * Each test runs once to warm up (tg: one token), then r times; the result is
  * the mean and sample standard deviation of the r tokens/s values, with best
  * and median beside them because shared machines are noisy. Peak resident
@@ -22,7 +26,7 @@
 
 typedef struct bench_opts {
     const char *model;
-    int n_prompt, n_gen, reps, n_threads, n_batch, json, warmup;
+    int n_prompt, n_gen, n_depth, reps, n_threads, n_batch, json, warmup;
     uint64_t seed;
     penny_kv_type kv_type;
 } bench_opts;
@@ -34,29 +38,39 @@ typedef struct bench_result {
 enum { O_JSON = 256, O_NO_WARMUP, O_SEED, O_KV };
 
 static int bench_usage(void) {
-    printf("usage: penny bench -m FILE [-p 512] [-n 128] [-r 3] [-t THREADS] [-b BATCH]\n"
+    printf("usage: penny bench -m FILE [-p 512] [-n 128] [-d 0] [-r 3] [-t THREADS] [-b BATCH]\n"
            "                   [--json] [--no-warmup] [--seed S] [--kv-type f16|f32|q8_0]\n"
            "  -p N   prompt test ppN: N random tokens in one batch (0: skip)\n"
            "  -n N   generation test tgN: N tokens one at a time (0: skip)\n"
+           "  -d N   depth: run both tests after N tokens already in the cache (default 0)\n"
            "  -r N   repetitions after the warm-up run (default 3)\n"
-           "  -b N   prompt batch size (default: N of -p, so one forward pass)\n"
+           "  -b N   prompt batch size (default: N of -p, so one forward pass;\n"
+           "         with -d and no -p, 512)\n"
            "  --json one JSON object per test on stdout\n");
     return 0;
 }
 
 static int parse_bench(int argc, char **argv, bench_opts *o) {
-    static const struct option opts[] = {{"model", 1, 0, 'm'},   {"n-prompt", 1, 0, 'p'},
-                                         {"n-gen", 1, 0, 'n'},   {"reps", 1, 0, 'r'},
-                                         {"threads", 1, 0, 't'}, {"batch", 1, 0, 'b'},
-                                         {"json", 0, 0, O_JSON}, {"no-warmup", 0, 0, O_NO_WARMUP},
-                                         {"seed", 1, 0, O_SEED}, {"kv-type", 1, 0, O_KV},
-                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", 1, 0, 'm'},
+                                         {"n-prompt", 1, 0, 'p'},
+                                         {"n-gen", 1, 0, 'n'},
+                                         {"reps", 1, 0, 'r'},
+                                         {"n-depth", 1, 0, 'd'},
+                                         {"threads", 1, 0, 't'},
+                                         {"batch", 1, 0, 'b'},
+                                         {"json", 0, 0, O_JSON},
+                                         {"no-warmup", 0, 0, O_NO_WARMUP},
+                                         {"seed", 1, 0, O_SEED},
+                                         {"kv-type", 1, 0, O_KV},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "m:p:n:r:t:b:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:p:n:d:r:t:b:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'p': o->n_prompt = cli_int("-p", optarg); break;
         case 'n': o->n_gen = cli_int("-n", optarg); break;
+        case 'd': o->n_depth = cli_int("-d", optarg); break;
         case 'r': o->reps = cli_int("-r", optarg); break;
         case 't': o->n_threads = cli_int("-t", optarg); break;
         case 'b': o->n_batch = cli_int("-b", optarg); break;
@@ -72,9 +86,9 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
         fprintf(stderr, "penny bench: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!o->model || o->n_prompt < 0 || o->n_gen < 0 || o->reps < 1 || o->n_threads < 0 ||
-        o->n_batch < 0 || o->n_prompt + o->n_gen == 0) {
-        fprintf(stderr, "penny bench: need -m FILE, -p/-n >= 0 (not both 0), -r >= 1 "
+    if (!o->model || o->n_prompt < 0 || o->n_gen < 0 || o->n_depth < 0 || o->reps < 1 ||
+        o->n_threads < 0 || o->n_batch < 0 || o->n_prompt + o->n_gen == 0) {
+        fprintf(stderr, "penny bench: need -m FILE, -p/-n >= 0 (not both 0), -d >= 0, -r >= 1 "
                         "(see penny bench --help)\n");
         return 2;
     }
@@ -102,22 +116,27 @@ static int logits_ok(const penny_model *m, const penny_context *c) {
     return 1;
 }
 
-/* One ppN run from an empty cache; returns seconds or -1. */
+/* The cache back to the depth tokens: a fresh start at depth 0 begins
+ * with BOS (when the model adds one), a run after depth tokens does not. */
+static penny_token run_start(const penny_model *m, penny_context *c, int depth, uint64_t *s) {
+    penny_context_truncate(c, depth);
+    return depth ? rand_token(s, penny_model_n_vocab(m)) : first_token(m, s);
+}
+
+/* One ppN run after `depth` cached tokens; returns seconds or -1. */
 static double run_prompt(const penny_model *m, penny_context *c, penny_token *toks, int n,
-                         uint64_t *s, penny_error *err) {
-    toks[0] = first_token(m, s);
+                         int depth, uint64_t *s, penny_error *err) {
+    toks[0] = run_start(m, c, depth, s);
     for (int i = 1; i < n; i++) toks[i] = rand_token(s, penny_model_n_vocab(m));
-    penny_context_truncate(c, 0);
     double t0 = cli_now();
     if (penny_eval(c, toks, n, false, err)) return -1;
     return cli_now() - t0;
 }
 
-/* One tgN run from an empty cache; returns seconds or -1. */
-static double run_gen(const penny_model *m, penny_context *c, int n, uint64_t *s,
+/* One tgN run after `depth` cached tokens; returns seconds or -1. */
+static double run_gen(const penny_model *m, penny_context *c, int n, int depth, uint64_t *s,
                       penny_error *err) {
-    penny_token t = first_token(m, s);
-    penny_context_truncate(c, 0);
+    penny_token t = run_start(m, c, depth, s);
     double t0 = cli_now();
     for (int i = 0; i < n; i++) {
         if (penny_eval(c, &t, 1, false, err)) return -1;
@@ -173,13 +192,32 @@ typedef struct bench_run {
     double *tps;
 } bench_run;
 
+/* Fills the cache with the -d tokens (BOS first when the model adds one),
+ * in batches of -b; untimed. Returns 0 or 1. */
+static int fill_depth(bench_run *b) {
+    const bench_opts *o = b->o;
+    penny_error err = {0};
+    penny_context_truncate(b->c, 0);
+    for (int done = 0; done < o->n_depth;) {
+        int k = o->n_depth - done < o->n_batch ? o->n_depth - done : o->n_batch;
+        for (int i = 0; i < k; i++)
+            b->toks[i] = done + i ? rand_token(&b->rng, penny_model_n_vocab(b->m))
+                                  : first_token(b->m, &b->rng);
+        if (penny_eval(b->c, b->toks, k, false, &err)) return cli_fail("depth", &err);
+        done += k;
+    }
+    return 0;
+}
+
 /* Warm-up plus reps runs of one test; fills b->tps. Returns 0 or 1. */
 static int run_test(bench_run *b, int is_prompt, int n) {
     penny_error err = {0};
+    int depth = b->o->n_depth;
+    if (depth && fill_depth(b)) return 1;
     for (int r = b->o->warmup ? -1 : 0; r < b->o->reps; r++) {
         int n_run = !is_prompt && r < 0 ? 1 : n; /* llama-bench warms tg up with one token */
-        double s = is_prompt ? run_prompt(b->m, b->c, b->toks, n_run, &b->rng, &err)
-                             : run_gen(b->m, b->c, n_run, &b->rng, &err);
+        double s = is_prompt ? run_prompt(b->m, b->c, b->toks, n_run, depth, &b->rng, &err)
+                             : run_gen(b->m, b->c, n_run, depth, &b->rng, &err);
         if (s < 0) return cli_fail(is_prompt ? "prompt" : "generation", &err);
         if (r < 0 && !logits_ok(b->m, b->c)) {
             fprintf(stderr, "penny bench: the model produced non-finite logits\n");
@@ -209,17 +247,25 @@ static void print_result(const bench_run *b, const char *name, bench_result r) {
     long rss = peak_rss_bytes();
     if (o->json) {
         printf("{\"test\":\"%s\",\"tokens_per_s\":%.3f,\"stddev\":%.3f,\"best\":%.3f,"
-               "\"median\":%.3f,\"reps\":%d,\"threads\":%d,\"n_batch\":%d,"
+               "\"median\":%.3f,\"reps\":%d,\"threads\":%d,\"n_batch\":%d,\"n_depth\":%d,"
                "\"model_bytes\":%llu,\"peak_rss_bytes\":%ld,\"model\":\"",
-               name, r.mean, r.sd, r.best, r.median, o->reps, o->n_threads, o->n_batch,
+               name, r.mean, r.sd, r.best, r.median, o->reps, o->n_threads, o->n_batch, o->n_depth,
                (unsigned long long)b->model_bytes, rss);
         print_json_text(penny_model_desc(b->m));
         printf("\"}\n");
     } else {
-        printf("| %-7s | %12.2f ± %-9.2f | %10.2f | %10.2f | %8.0f MiB |\n", name, r.mean, r.sd,
+        printf("| %-13s | %12.2f ± %-9.2f | %10.2f | %10.2f | %8.0f MiB |\n", name, r.mean, r.sd,
                r.best, r.median, rss / 1048576.0);
     }
     fflush(stdout);
+}
+
+/* "pp512", or "pp512 @ d4096" as llama-bench names a test at depth. */
+static void test_name(char *buf, size_t size, const char *kind, int n, int depth) {
+    if (depth)
+        snprintf(buf, size, "%s%d @ d%d", kind, n, depth);
+    else
+        snprintf(buf, size, "%s%d", kind, n);
 }
 
 static int bench_all(bench_run *b) {
@@ -229,17 +275,19 @@ static int bench_all(bench_run *b) {
         printf("%s, %.2f GiB of tensors, %d threads, %d reps, KV cache %s\n",
                penny_model_desc(b->m), b->model_bytes / 1073741824.0, o->n_threads, o->reps,
                penny_kv_type_name(o->kv_type));
-        printf("| test    |    tokens/s (mean ± sd)  |       best |     median |     peak RSS |\n"
-               "| ------- | ------------------------ | ---------- | ---------- | ------------ |\n");
+        printf("| test          |    tokens/s (mean ± sd)  |       best |     median |     peak "
+               "RSS |\n"
+               "| ------------- | ------------------------ | ---------- | ---------- | "
+               "------------ |\n");
     }
     if (o->n_prompt > 0) {
         if (run_test(b, 1, o->n_prompt)) return 1;
-        snprintf(name, sizeof name, "pp%d", o->n_prompt);
+        test_name(name, sizeof name, "pp", o->n_prompt, o->n_depth);
         print_result(b, name, summarize(b->tps, o->reps));
     }
     if (o->n_gen > 0) {
         if (run_test(b, 0, o->n_gen)) return 1;
-        snprintf(name, sizeof name, "tg%d", o->n_gen);
+        test_name(name, sizeof name, "tg", o->n_gen, o->n_depth);
         print_result(b, name, summarize(b->tps, o->reps));
     }
     return 0;
@@ -250,17 +298,18 @@ int cmd_bench(int argc, char **argv) {
     int rc = parse_bench(argc, argv, &o);
     if (rc) return rc;
     if (o.n_threads == 0) o.n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (o.n_batch == 0) o.n_batch = o.n_prompt > 0 ? o.n_prompt : 1;
+    if (o.n_batch == 0) o.n_batch = o.n_prompt > 0 ? o.n_prompt : o.n_depth > 0 ? 512 : 1;
     penny_error err = {0};
     penny_model_params mp = penny_model_default_params();
     mp.n_threads = o.n_threads;
     bench_run b = {.o = &o, .rng = o.seed, .model_bytes = tensor_bytes(o.model)};
     penny_context_params cp = penny_context_default_params();
-    cp.n_ctx = o.n_prompt + o.n_gen;
+    cp.n_ctx = o.n_depth + (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen);
     cp.n_batch = o.n_batch;
     cp.kv_type = o.kv_type;
     rc = 1;
-    b.toks = malloc(sizeof *b.toks * (size_t)(o.n_prompt + 1));
+    b.toks =
+        malloc(sizeof *b.toks * (size_t)((o.n_prompt > o.n_batch ? o.n_prompt : o.n_batch) + 1));
     b.tps = malloc(sizeof *b.tps * (size_t)o.reps);
     if (!b.toks || !b.tps) {
         fprintf(stderr, "penny bench: out of memory\n");

@@ -46,6 +46,18 @@ then ok "bench --json fields"; else bad "bench --json fields: $(cat "$T/b.json")
 grep -q '^| pp8 ' "$T/table.txt" && grep -q '^| tg4 ' "$T/table.txt" && ok "bench table" ||
     bad "bench table: $(cat "$T/table.txt")"
 
+# -d: both tests after a cache of D tokens, named as llama-bench names them;
+# the context holds D + max(p, n), so a depth that fills it would fail
+"$P" bench -m "$STORIES" -p 8 -n 4 -d 40 -r 2 -t 1 --json > "$T/d.json" 2> "$T/d.err"
+grep -q '"test":"pp8 @ d40".*"n_depth":40' "$T/d.json" &&
+    grep -q '"test":"tg4 @ d40".*"n_depth":40' "$T/d.json" && ok "bench -d" ||
+    bad "bench -d: $(cat "$T/d.json" "$T/d.err")"
+"$P" bench -m "$STORIES" -p 0 -n 4 -d 300 -r 1 -t 1 > "$T/d2.txt" 2>&1 &&
+    grep -q '^| tg4 @ d300 ' "$T/d2.txt" && ok "bench -d without -p (batches of 512)" ||
+    bad "bench -d without -p: $(cat "$T/d2.txt")"
+"$P" bench -m "$STORIES" -n 4 -d -1 > /dev/null 2>&1; [ $? -eq 2 ] && ok "bench -d -1 exits 2" ||
+    bad "bench -d -1"
+
 # bad input fails cleanly
 "$P" bench -p 8 > /dev/null 2>&1; [ $? -eq 2 ] && ok "bench without -m exits 2" || bad "bench without -m"
 "$P" bench -m "$T/missing.gguf" -r 1 > /dev/null 2> "$T/e.txt"
