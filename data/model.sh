@@ -1,8 +1,10 @@
 #!/bin/sh
 # data/model.sh OUT - the whole recipe of penny's built-in assistant
 # (`make model`): data -> tokenizer -> isoFLOP scaling study (data/scaling.py)
-# -> the compute-optimal shape for FINAL_FLOPS (data/fit_scaling.py) ->
-# pretraining, with the GPT-2-style baseline at equal compute beside it ->
+# -> the compute-optimal shape for FINAL_FLOPS (data/fit_scaling.py) -> the
+# learning rate of each architecture at that shape (data/tune.py, the same
+# grid for both) -> pretraining, with the GPT-2-style baseline at equal
+# compute and its own best learning rate beside it ->
 # chat fine-tuning -> export -> F16 -> held-out evaluation -> the study's
 # GPT-2-style baselines (the gap against compute). Every step is
 # seeded and the trainer is deterministic for any thread count, so the same
@@ -15,12 +17,15 @@
 # under `nice -n 19` on a shared one.
 # Environment: PENNY (default build/penny), BUDGETS, SIZES, FIRST_ONLY (the
 # study, see data/scaling.py), FINAL_FLOPS (pretraining compute, default 2.5e13),
-# SFT_EPOCHS (passes over the chat tokens, default 6), BASELINE=0 (skip the
-# final GPT-2-style baseline).
+# LRS (the learning rates tried for both architectures, default "3e-3 6e-3
+# 1.2e-2"), LR_BUDGET (their compute, default the study's largest budget),
+# SFT_EPOCHS (passes over the chat tokens, default 6), SFT_THREADS (default 2),
+# BASELINE=0 (skip the final GPT-2-style baseline).
 set -eu
 OUT=${1:?usage: data/model.sh OUT}
 PENNY=${PENNY:-build/penny}
 FINAL_FLOPS=${FINAL_FLOPS:-2.5e13}
+LRS=${LRS:-3e-3 6e-3 1.2e-2}
 SFT_EPOCHS=${SFT_EPOCHS:-6}
 REUSE=${REUSE:-0}
 D=$(dirname "$0")
@@ -47,15 +52,23 @@ set -- $(sed -n 's/^choice //p' "$OUT/scaling.md")
 dim=$1 layers=$2 steps=$3
 log "chosen: dim $dim, $layers layers, $steps steps"
 
-# ARCH DIR STEPS KV THREADS [EXTRA...]: one pretraining run (the study's
+budget=${LR_BUDGET:-$(echo "${BUDGETS:-1.5e12 6e12}" | awk '{ print $NF }')}
+log "learning rates $LRS for both architectures at $dim x $layers, $budget FLOPs"
+grid=$(for r in $LRS; do printf '%s ' "$dim:$layers:256:$r"; done)
+BUDGET=$budget TUNE=$grid python3 "$D/tune.py" "$OUT" | tee "$OUT/tune.md"
+set -- $(python3 "$D/tune.py" "$OUT" choose "$dim" "$layers")
+lr=$2 blr=$3
+log "chosen: lr $lr (Llama-style), $blr (GPT-2-style)"
+
+# ARCH DIR STEPS KV THREADS LR [EXTRA...]: one pretraining run (the study's
 # settings, only longer), skipped when its log is finished.
 pretrain() {
-    a=$1 dir=$2 n=$3 kv=$4 th=$5
-    shift 5
+    a=$1 dir=$2 n=$3 kv=$4 th=$5 r=$6
+    shift 6
     done_log "$OUT/$dir.log" && return 0
     "$PENNY" train --arch "$a" --tokenizer "$OUT/tok.gguf" --data "$OUT/pre.tok" \
         --out "$OUT/$dir" --dim "$dim" --n_layer "$layers" --n_head 4 --n_kv_head "$kv" \
-        --seq_len 256 --batch 8 --steps "$n" --lr 3e-3 --eval_every $((n / 8)) \
+        --seq_len 256 --batch 8 --steps "$n" --lr "$r" --eval_every $((n / 8)) \
         --eval_batches 16 --ckpt_every 500 --resume 1 --seed 1 --threads "$th" "$@" \
         > "$OUT/$dir.log" 2>&1
 }
@@ -63,12 +76,12 @@ if [ "${BASELINE:-1}" = 1 ]; then
     bsteps=$(python3 -c "import sys; sys.path.insert(0, '$D'); import fit_scaling as f; \
 print(f.steps_for($FINAL_FLOPS, 'gpt2', $dim, $layers))")
     log "pretraining ($steps steps) and GPT-2-style baseline ($bsteps steps), $FINAL_FLOPS FLOPs each"
-    pretrain llama pretrain "$steps" 2 1 & p1=$!
-    pretrain gpt2 baseline "$bsteps" 4 1 & p2=$!
+    pretrain llama pretrain "$steps" 2 1 "$lr" & p1=$!
+    pretrain gpt2 baseline "$bsteps" 4 1 "$blr" & p2=$!
     wait $p1 && wait $p2
 else
     log "pretraining ($steps steps, $FINAL_FLOPS FLOPs)"
-    pretrain llama pretrain "$steps" 2 2
+    pretrain llama pretrain "$steps" 2 2 "$lr"
 fi
 grep -E '^(final|parameters|throughput)' "$OUT/pretrain.log" >&2
 
@@ -82,7 +95,7 @@ done_log "$OUT/sft.log" && [ -s "$OUT/sft-f32.gguf" ] ||
         --init_from "$OUT/pretrain/checkpoint.bin" \
         --dim "$dim" --n_layer "$layers" --n_head 4 --n_kv_head 2 --seq_len 256 --batch 8 \
         --steps "$ssteps" --lr 2e-3 --warmup 10 --eval_every $((ssteps / 8)) --eval_batches 16 \
-        --ckpt_every 0 --seed 2 --threads 2 --export "$OUT/sft-f32.gguf" --name penny-assistant \
+        --ckpt_every 0 --seed 2 --threads "${SFT_THREADS:-2}" --export "$OUT/sft-f32.gguf" --name penny-assistant \
         > "$OUT/sft.log" 2>&1
 grep -E '^(final|parameters|throughput)' "$OUT/sft.log" >&2
 

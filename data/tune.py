@@ -12,7 +12,10 @@ tokens, with the same seed, batch of 2048 tokens (8 x 256, 4 x 512, ...),
 schedule and evaluation (32,768 held-out tokens), so each architecture is
 tuned over the same grid. "table" only prints the results: every run, then
 for each shape and context each architecture at its best learning rate, and
-the gap between the two bests. Held-out sequences depend on the context
+the gap between the two bests. "choose DIM LAYERS" prints "lr LLAMA GPT2",
+each architecture's best learning rate for that shape at context 256 (Llama
+with 2 key/value heads) at the largest budget that has both, for
+data/model.sh's final pretraining and baseline. Held-out sequences depend on the context
 length, so bpb is comparable across architectures at one context, not
 across contexts.
 
@@ -101,9 +104,31 @@ def table(d, budget):
                 budget, s[0], s[1], s[2], lm, llr, lkv, gp, glr, 100 * (gp - lm) / gp))
 
 
+def choose(d, dim, layers):
+    """(llama lr, gpt2 lr): the best of each at the largest budget with both."""
+    top = os.path.join(d, "tune")
+    budgets = [b for b in os.listdir(top) if os.path.isdir(os.path.join(top, b))]
+    for budget in sorted(budgets, key=float, reverse=True):
+        best = {}
+        for a in ("llama", "gpt2"):
+            pre = "{}-{}x{}-s256-lr".format(a, dim, layers)
+            runs = {f[len(pre):-4]: fs.final_bpb(os.path.join(d, "tune", budget, f))
+                    for f in os.listdir(os.path.join(d, "tune", budget))
+                    if f.startswith(pre) and f.endswith(".log") and "-kv" not in f}
+            runs = {k: v for k, v in runs.items() if v is not None}
+            if runs:
+                best[a] = min(runs, key=runs.get)
+        if len(best) == 2:
+            return best["llama"], best["gpt2"]
+    raise SystemExit("tune.py: no finished pair for {} x {} in {}/tune".format(dim, layers, d))
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "build/model"
     budget = os.environ.get("BUDGET", "1.5e12")
+    if len(sys.argv) > 4 and sys.argv[2] == "choose":
+        print("lr %s %s" % choose(d, int(sys.argv[3]), int(sys.argv[4])))
+        return
     os.makedirs(os.path.join(d, "tune", budget), exist_ok=True)
     if not (len(sys.argv) > 2 and sys.argv[2] == "table"):
         penny = os.environ.get("PENNY", "build/penny")
