@@ -18,7 +18,8 @@
 # Environment: PENNY (default build/penny), BUDGETS, SIZES, FIRST_ONLY (the
 # study, see data/scaling.py), FINAL_FLOPS (pretraining compute, default 2.5e13),
 # LRS (the learning rates tried for both architectures, default "3e-3 6e-3
-# 1.2e-2"), LR_BUDGET (their compute, default the study's largest budget),
+# 1.2e-2"; one value: used for both, no tuning runs), LR_BUDGET (their
+# compute, default the study's largest budget),
 # SFT_EPOCHS (passes over the chat tokens, default 6), SFT_THREADS (default 2),
 # BASELINE=0 (skip the final GPT-2-style baseline).
 set -eu
@@ -52,13 +53,17 @@ set -- $(sed -n 's/^choice //p' "$OUT/scaling.md")
 dim=$1 layers=$2 steps=$3
 log "chosen: dim $dim, $layers layers, $steps steps"
 
-budget=${LR_BUDGET:-$(echo "${BUDGETS:-1.5e12 6e12}" | awk '{ print $NF }')}
-log "learning rates $LRS for both architectures at $dim x $layers, $budget FLOPs"
-grid=$(for r in $LRS; do printf '%s ' "$dim:$layers:256:$r"; done)
-BUDGET=$budget TUNE=$grid python3 "$D/tune.py" "$OUT" | tee "$OUT/tune.md"
-set -- $(python3 "$D/tune.py" "$OUT" choose "$dim" "$layers")
-lr=$2 blr=$3
-log "chosen: lr $lr (Llama-style), $blr (GPT-2-style)"
+set -- $LRS
+if [ $# -gt 1 ]; then
+    budget=${LR_BUDGET:-$(echo "${BUDGETS:-1.5e12 6e12}" | awk '{ print $NF }')}
+    log "learning rates $LRS for both architectures at $dim x $layers, $budget FLOPs"
+    grid=$(for r in $LRS; do printf '%s ' "$dim:$layers:256:$r"; done)
+    BUDGET=$budget TUNE=$grid python3 "$D/tune.py" "$OUT" | tee "$OUT/tune.md"
+    set -- $(python3 "$D/tune.py" "$OUT" choose "$dim" "$layers")
+    shift
+fi
+lr=$1 blr=${2:-$1}
+log "learning rate $lr (Llama-style), $blr (GPT-2-style)"
 
 # ARCH DIR STEPS KV THREADS LR [EXTRA...]: one pretraining run (the study's
 # settings, only longer), skipped when its log is finished.
