@@ -243,6 +243,33 @@ static void qgemm(const qtile_fn tiles[2][TC], float *y, size_t ldy, const uint8
     }
 }
 
+/* One token, part `part` of `parts` (kern_vec_fn): rows r and r + nr/2
+ * side by side through a two-row tile, so the activation loads serve both
+ * and the weights arrive as two sequential streams far apart (as in
+ * kern_avx512.c; rows next to each other were slower there), then the odd
+ * row alone. A tile gives each row the arithmetic of the one-row tile that
+ * gemm uses for one token. Only Q8_0 takes it: these kernels are
+ * compute-bound (10-26 GB/s a core here, in cache), and in cache the two-row
+ * tile was 7% faster for Q8_0, 12% slower for Q4_0 (16 registers) and even
+ * for the K-quants, so those keep one row at a time in contiguous parts. */
+static void qvec(const qtile_fn tiles[2][TC], float *y, const uint8_t *w, size_t rb,
+                 const uint8_t *act, int n, int nr, int part, int parts) {
+    int nb = n / 32, ng = nb / 4, tail = nb % 4, lo, hi;
+    int L = kern_vec_slice(nr, 2, part, parts, &lo, &hi);
+    for (int r = lo; r < hi; r++) {
+        float two[2];
+        tiles[1][0](two, 1, w + r * rb, (size_t)L * rb, act, 0, ng, tail);
+        y[r] = two[0], y[r + L] = two[1];
+    }
+    if (part == parts - 1)
+        for (int r = 2 * L; r < nr; r++) tiles[0][0](y + r, 1, w + r * rb, rb, act, 0, ng, tail);
+}
+
+static void vec_q8_0(float *y, const void *w, size_t rb, const void *act, int n, int nr, int part,
+                     int parts) {
+    qvec(q8_0_tiles, y, w, rb, act, n, nr, part, parts);
+}
+
 static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
                       int n, int nr, int nt) {
     qgemm(q4_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
@@ -564,17 +591,23 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
                                        rb, a, ab, n);                                              \
         }                                                                                          \
     }                                                                                              \
+    /* One token in parts: rows r and r + nr/2 side by side (see qvec). */                         \
+    static void vec_##NAME(float *y, const void *w, size_t rb, const void *x, int n, int nr,       \
+                           int part, int parts) {                                                  \
+        const uint8_t *w8 = w;                                                                     \
+        int lo, hi, L = kern_vec_slice(nr, 2, part, parts, &lo, &hi);                              \
+        for (int r = lo; r < hi; r++)                                                              \
+            NAME##_unit_2(y + r, (size_t)L, w8 + r * rb, (size_t)L * rb, x, n);                    \
+        if (part == parts - 1)                                                                     \
+            for (int r = 2 * L; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, x, n);       \
+    }                                                                                              \
     static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
                             size_t ab, int n, int nr, int nt) {                                    \
         if (nt > 1) {                                                                              \
             multi_##NAME(y, ldy, w, rb, act, ab, n, nr, nt);                                       \
             return;                                                                                \
         }                                                                                          \
-        const uint8_t *w8 = w;                                                                     \
-        int half = nr / 2;                                                                         \
-        for (int r = 0; r < half; r++)                                                             \
-            NAME##_unit_2(y + r, (size_t)half, w8 + r * rb, (size_t)half * rb, act, n);            \
-        for (int r = 2 * half; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, act, n);      \
+        vec_##NAME(y, w, rb, act, n, nr, 0, 1);                                                    \
     }
 
 FTILES(f32, load_f32, val_f32, 4)
@@ -596,6 +629,10 @@ const kern_ops kern_avx2 = {
             [TYPE_Q6_K] = gemm_q6_K,
         },
     .multi = {[TYPE_F32] = multi_f32, [TYPE_F16] = multi_f16, [TYPE_BF16] = multi_bf16},
+    .vec = {[TYPE_F32] = vec_f32,
+            [TYPE_F16] = vec_f16,
+            [TYPE_BF16] = vec_bf16,
+            [TYPE_Q8_0] = vec_q8_0},
 };
 
 #endif
