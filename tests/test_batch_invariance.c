@@ -78,7 +78,9 @@ int main(void) {
     static const uint32_t types[] = {TYPE_F32,  TYPE_F16,  TYPE_BF16, TYPE_Q8_0,
                                      TYPE_Q4_0, TYPE_Q4_K, TYPE_Q5_K, TYPE_Q6_K};
     static const int Ts[] = {2, 3, 4, 5, 7, 8, 9, 16, 33};
-    static const int shapes[][2] = {{256, 37}, {2048, 67}}; /* n, n_out */
+    /* n, n_out: one K chunk; several (2304: chunks of 3 and 2 units, the
+     * last with 8 blocks of padding); rows past the last 16-row panel */
+    static const int shapes[][2] = {{256, 37}, {2048, 67}, {2304, 19}};
     pool *p2 = NULL;
     CHECK(pool_new(2, &p2, NULL) == PENNY_OK);
     for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {

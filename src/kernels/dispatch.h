@@ -145,7 +145,10 @@ extern const kern_ops kern_scalar;
 #if defined(__x86_64__)
 extern const kern_ops kern_avx2;
 extern const kern_ops kern_avx512;
-/* x86/gemm_avx512.c: the AVX-512 panel kernels (kern_avx512.multi) */
+/* x86/gemm_avx512.c: the AVX-512 panel kernels (kern_avx512.multi). Their
+ * K chunks hold at most this many 32-value blocks; kern_avx512.c's
+ * one-token version of the Q4_0 panel arithmetic chunks the same. */
+enum { KERN_PANEL_KCB = 64 };
 void kern_avx512_panel_q4_0(float *, size_t, const void *, size_t, const void *, size_t, int, int,
                             int);
 void kern_avx512_panel_q8_0(float *, size_t, const void *, size_t, const void *, size_t, int, int,

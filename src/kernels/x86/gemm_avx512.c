@@ -62,9 +62,9 @@
 #define KEEP(v) __asm__("" : "+v"(v))
 
 enum {
-    PR = 16,    /* rows per panel: one per lane */
-    KCB = 64,   /* blocks of 32 per K chunk at most (a multiple of 16) */
-    NRMAX = 16, /* tokens per microkernel call at most */
+    PR = 16,              /* rows per panel: one per lane */
+    KCB = KERN_PANEL_KCB, /* blocks of 32 per K chunk at most (a multiple of 16) */
+    NRMAX = 16,           /* tokens per microkernel call at most */
     /* from this many tokens, all panels of a call are packed first (the
      * per-thread buffer) so each token group's activations are read once */
     MULTI_PANEL_T = 32,

@@ -429,6 +429,121 @@ static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t rb, const void
         qgemm(q4_0_tiles, y, ldy, w, rb, act, ab, n, nr, nt);
 }
 
+/* ---- one token, batch-invariant (Q4_0): the panel arithmetic ----
+ *
+ * The server needs a token's result to be the same whatever else is in the
+ * batch, so its one-token steps use the multi-token kernels
+ * (kern_avx512.multi), whose panel kernels (gemm_avx512.c) were 2x slower
+ * for one token than the kernels above: they transpose 16 rows of every
+ * block for a single token's use. Here the same arithmetic comes out of
+ * row-wise decoding. Per (row, token) the panel kernels compute, over the
+ * blocks b of each K chunk (cu units, as they chunk), in order:
+ *   acc = fma(float(idot_b), d_w(b) * d_x(b), acc),
+ * idot_b the exact integer block dot, then y = acc for the first chunk and
+ * y = acc + y after. Here each of 16 rows is decoded one unit (16 blocks)
+ * at a time as in UTILE, giving float(idot) and d_w * d_x in block lanes;
+ * two 16 x 16 transposes turn them into row lanes, and the same FMAs run
+ * in the same order, so results equal the panel kernels' bit for bit
+ * (tests/test_batch_invariance.c compares one token against many).
+ * Measured (2 threads, 22528 x 2048 from DRAM, alternating, best of 30):
+ * Q4_0 15-17 -> 19-20 GB/s. Q8_0 went the other way (21-28 -> 18-19: its
+ * scales take eight masked permutes a row and unit to gather) and keeps
+ * the panel kernel. Both stay well below the one-token kernels (43-52 GB/s
+ * that hour), which round differently. */
+
+/* v[i] lane j <-> v[j] lane i. */
+TGT_INLINE void transpose16(__m512 v[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* u[4i + c]: rows 4i..4i+3 of columns c, c+4, c+8, c+12 */
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 a = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+        __m512 b = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        __m512 e = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+        __m512 f = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+        v[c] = _mm512_shuffle_f32x4(a, b, 0x88);
+        v[c + 8] = _mm512_shuffle_f32x4(a, b, 0xdd);
+        v[c + 4] = _mm512_shuffle_f32x4(e, f, 0x88);
+        v[c + 12] = _mm512_shuffle_f32x4(e, f, 0xdd);
+    }
+}
+
+/* Units [u0, u0 + ncu) of 16 rows (rows past nrow repeat the last): the
+ * chunk's accumulators in row lanes. `pf`: the next panel's share to
+ * prefetch per unit, or NULL (sixteen rows side by side are sixteen
+ * streams, which the hardware prefetchers do not follow). */
+#define INV_CHUNK(NAME, ROW, UB, SHIFT)                                                            \
+    TGT static __m512 NAME##_inv_chunk(const uint8_t *w, size_t rb, int nrow, const uint8_t *act,  \
+                                       int u0, int ncu, int nu, int tail, const char *pf,          \
+                                       size_t pfs) {                                               \
+        __m512 acc = _mm512_setzero_ps();                                                          \
+        for (int u = u0; u < u0 + ncu; u++) {                                                      \
+            const act_q8_unit *au = (const act_q8_unit *)act + u;                                  \
+            __m512 dx = _mm512_loadu_ps(au->d), S[16], D[16];                                      \
+            __m512i off = _mm512_slli_epi32(_mm512_loadu_si512(au->nsum), SHIFT);                  \
+            if (pf)                                                                                \
+                for (size_t o = 0; o < pfs; o += 64)                                               \
+                    _mm_prefetch(pf + (size_t)(u - u0) * pfs + o, _MM_HINT_T1);                    \
+            for (int i = 0; i < 16; i++) {                                                         \
+                const uint8_t *p = w + (size_t)(i < nrow ? i : nrow - 1) * rb + (size_t)u * UB;    \
+                uint8_t buf[UB + 64];                                                              \
+                if (u == nu - 1 && tail) {                                                         \
+                    memset(buf, 0, sizeof buf);                                                    \
+                    memcpy(buf, p, (size_t)tail *(UB / 16));                                       \
+                    p = buf;                                                                       \
+                }                                                                                  \
+                __m512i z[4], dw;                                                                  \
+                ROW(p, au, z, &dw);                                                                \
+                S[i] = _mm512_cvtepi32_ps(_mm512_add_epi32(block_sums(z), off));                   \
+                D[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dw)), dx);             \
+            }                                                                                      \
+            transpose16(S);                                                                        \
+            transpose16(D);                                                                        \
+            UNROLL for (int b = 0; b < 16; b++) acc = _mm512_fmadd_ps(S[b], D[b], acc);            \
+        }                                                                                          \
+        return acc;                                                                                \
+    }
+
+/* One token: panels of 16 rows, the panel kernels' K chunks. */
+#define INV1(NAME, ROW, UB, SHIFT)                                                                 \
+    INV_CHUNK(NAME, ROW, UB, SHIFT)                                                                \
+    TGT static void NAME##_inv1(float *y, const uint8_t *w, size_t rb, const uint8_t *act, int n,  \
+                                int nr) {                                                          \
+        int nb = n / 32, nu = (nb + 15) / 16, tail = nb % 16;                                      \
+        int nch = (16 * nu + KERN_PANEL_KCB - 1) / KERN_PANEL_KCB, cu = (nu + nch - 1) / nch;      \
+        size_t pfs = ((size_t)16 * rb / (size_t)nu + 63) & ~(size_t)63; /* per unit */             \
+        for (int r0 = 0; r0 < nr; r0 += 16) {                                                      \
+            int nrow = nr - r0 < 16 ? nr - r0 : 16;                                                \
+            __mmask16 m = (__mmask16)((1u << nrow) - 1);                                           \
+            const char *next = r0 + 16 < nr ? (const char *)w + (size_t)(r0 + 16) * rb : NULL;     \
+            for (int u0 = 0; u0 < nu; u0 += cu) {                                                  \
+                int ncu = nu - u0 < cu ? nu - u0 : cu;                                             \
+                __m512 acc = NAME##_inv_chunk(w + (size_t)r0 * rb, rb, nrow, act, u0, ncu, nu,     \
+                                              tail, next ? next + (size_t)u0 * pfs : NULL, pfs);   \
+                if (u0 > 0) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, y + r0));            \
+                _mm512_mask_storeu_ps(y + r0, m, acc);                                             \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    /* kern_avx512.multi: one token here, several in the panel kernels. */                         \
+    static void multi_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,      \
+                             size_t ab, int n, int nr, int nt) {                                   \
+        if (nt == 1)                                                                               \
+            NAME##_inv1(y, w, rb, act, n, nr);                                                     \
+        else                                                                                       \
+            kern_avx512_panel_##NAME(y, ldy, w, rb, act, ab, n, nr, nt);                           \
+    }
+
+INV1(q4_0, q4_0_unit_row, 288, 3)
+
 static void gemm_q8_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
                       int n, int nr, int nt) {
     if (nt == 1)
@@ -957,7 +1072,7 @@ const kern_ops kern_avx512 = {
               [TYPE_F16] = multi_f16,
               [TYPE_BF16] = multi_bf16,
               [TYPE_Q8_0] = kern_avx512_panel_q8_0,
-              [TYPE_Q4_0] = kern_avx512_panel_q4_0,
+              [TYPE_Q4_0] = multi_q4_0,
               [TYPE_Q4_K] = kern_avx512_panel_q4_K,
               [TYPE_Q5_K] = kern_avx512_panel_q5_K,
               [TYPE_Q6_K] = kern_avx512_panel_q6_K},
