@@ -17,7 +17,9 @@
  *
  * usage: matvec [-t THREADS(0=1 and 2)] [--isa all|scalar|avx2|avx512|neon] [--types F32,Q4_0,..]
  *               [--shapes 4096x4096,11008x4096] [-T TOKENS] [-r REPS] [--mib MB]
- * Shapes are n_out x n_in.
+ *               [--invariant 1]
+ * Shapes are n_out x n_in. --invariant 1 times op_matmul_invariant (the
+ * server's batch-invariant path) instead of op_matmul.
  */
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@
 #include "readbw.h"
 
 typedef struct opts {
-    int threads, T, reps;
+    int threads, T, reps, invariant;
     size_t mib;
     const char *isa, *types, *shapes;
 } opts;
@@ -125,7 +127,7 @@ static double read_bandwidth(pool *p, size_t bytes, int reps) {
 
 typedef struct mcase {
     uint32_t type;
-    int n_out, n_in, T, copies;
+    int n_out, n_in, T, copies, invariant;
     size_t rb, bytes; /* per row, per matrix */
     uint8_t *w;       /* copies x bytes */
     float *x, *y, *ref;
@@ -160,8 +162,9 @@ static void case_free(mcase *c) {
 }
 
 static void case_run(pool *p, mcase *c, int copy) {
-    op_matmul(p, c->scratch, c->y, c->w + (size_t)copy * c->bytes, c->type, c->rb, c->x, c->T,
-              c->n_in, c->n_out);
+    (c->invariant ? op_matmul_invariant : op_matmul)(p, c->scratch, c->y,
+                                                     c->w + (size_t)copy * c->bytes, c->type, c->rb,
+                                                     c->x, c->T, c->n_in, c->n_out);
 }
 
 /* The result of the table in use against the scalar table's. */
@@ -219,6 +222,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
             o->types = v;
         else if (!strcmp(a, "--shapes"))
             o->shapes = v;
+        else if (!strcmp(a, "--invariant"))
+            o->invariant = atoi(v);
         else
             return 1;
     }
@@ -259,6 +264,7 @@ static int run_all(const opts *o, int nth, double bw) {
                 int n_out = atoi(s), n_in = atoi(strchr(s, 'x') ? strchr(s, 'x') + 1 : s);
                 mcase c;
                 case_init(&c, type, n_out, n_in, o->T, isa == KERN_SCALAR ? o->mib / 4 : o->mib);
+                c.invariant = o->invariant;
                 if (case_check(p, &c, (enum kern_isa)isa))
                     rc = 1;
                 else
@@ -279,7 +285,7 @@ int main(int argc, char **argv) {
     if (parse_opts(argc, argv, &o)) {
         fprintf(stderr, "usage: matvec [-t THREADS] [--isa all|scalar|avx2|avx512|neon] "
                         "[--types F32,Q4_0,..] [--shapes 4096x4096,..] [-T TOKENS] [-r REPS] "
-                        "[--mib MB]\n");
+                        "[--mib MB] [--invariant 1]\n");
         return 2;
     }
     int rc = 0;
