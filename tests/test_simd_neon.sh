@@ -1,5 +1,6 @@
 #!/bin/sh
-# test_simd_neon.sh - the SIMD kernel tests (tests/test_simd.c) for AArch64:
+# test_simd_neon.sh - the SIMD kernel tests (tests/test_simd.c, and
+# test_batch_invariance.c, test_attn.c) for AArch64:
 # cross-compiled with Debian's aarch64 toolchain and run under qemu-user,
 # which reports the dot-product extension, so the NEON table is checked
 # against the scalar one like the x86 tables. Only the kernel layer is
@@ -26,3 +27,13 @@ inv="$B/tests/batch_invariance_aarch64"
     tests/test_batch_invariance.c src/base/err.c src/base/log.c src/base/pool.c src/base/cpu.c \
     src/kernels/*.c src/kernels/x86/*.c src/kernels/arm/*.c -lm -lpthread
 "$QEMU" "$inv"
+# NEON attention against the float64 reference, as the x86 ones.
+att="$B/tests/attn_aarch64"
+"$CC" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -static -Iinclude -Isrc -o "$att" \
+    tests/test_attn.c src/base/err.c src/base/log.c src/base/pool.c src/base/cpu.c \
+    src/kernels/*.c src/kernels/x86/*.c src/kernels/arm/*.c -lm -lpthread
+if ! "$QEMU" "$att" > "$att.log" 2>&1; then
+    cat "$att.log"
+    exit 1
+fi
+tail -n 1 "$att.log"

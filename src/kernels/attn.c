@@ -26,6 +26,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 typedef struct attn_impl {
     /* one cached vector (dim elements of `type`) -> dimp floats, zero-padded */
@@ -533,6 +536,129 @@ static const attn_impl impl_avx512 = {load_row_avx512, scores_avx512, max_avx512
                                       accum_avx512};
 #endif
 
+/* ---- NEON (AArch64) ---- */
+
+#if defined(__aarch64__)
+static void load_row_neon(float *dst, const void *src, uint32_t type, int dim, int dimp) {
+    int i = 0;
+    if (type == TYPE_F16) {
+        const uint16_t *h = src;
+        for (; i + 4 <= dim; i += 4)
+            vst1q_f32(dst + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h + i))));
+        for (; i < dim; i++) dst[i] = half_to_f32(h[i]);
+    } else if (type == TYPE_Q8_0) {
+        const block_q8_0 *b = src;
+        for (; i < dim; i += QK8_0, b++) {
+            float32x4_t d = vdupq_n_f32(half_to_f32(b->d));
+            for (int j = 0; j < QK8_0; j += 8) {
+                int16x8_t q = vmovl_s8(vld1_s8(b->qs + j));
+                vst1q_f32(dst + i + j, vmulq_f32(d, vcvtq_f32_s32(vmovl_s16(vget_low_s16(q)))));
+                vst1q_f32(dst + i + j + 4, vmulq_f32(d, vcvtq_f32_s32(vmovl_high_s16(q))));
+            }
+        }
+        return;
+    } else {
+        memcpy(dst, src, sizeof(float) * (size_t)dim);
+        i = dim;
+    }
+    for (; i < dimp; i++) dst[i] = 0.0f;
+}
+
+/* Queries [i, i + nq) (nq <= 2) x keys [j, j + 4), four lanes per pair. */
+static void scores_block_neon(float *s, const float *q, int nq, const float *k, int dkp) {
+    float32x4_t a[2][4];
+    for (int r = 0; r < nq; r++)
+        for (int c = 0; c < 4; c++) a[r][c] = vdupq_n_f32(0.0f);
+    for (int d = 0; d < dkp; d += 4)
+        for (int c = 0; c < 4; c++) {
+            float32x4_t y = vld1q_f32(k + (size_t)c * dkp + d);
+            for (int r = 0; r < nq; r++)
+                a[r][c] = vfmaq_f32(a[r][c], vld1q_f32(q + (size_t)r * dkp + d), y);
+        }
+    for (int r = 0; r < nq; r++)
+        for (int c = 0; c < 4; c++) s[r * ATTN_TILE + c] = vaddvq_f32(a[r][c]);
+}
+
+static void scores_neon(float *s, const float *q, int nq4, const float *k, int nt4, int dkp) {
+    int step = nq4 == 1 ? 1 : 2;
+    for (int i = 0; i < nq4; i += step)
+        for (int j = 0; j < nt4; j += 4)
+            scores_block_neon(s + i * ATTN_TILE + j, q + (size_t)i * dkp, step, k + (size_t)j * dkp,
+                              dkp);
+}
+
+/* exp(x) for x <= 0, as exp_avx2: x = n ln2 + r, a degree-6 polynomial of
+ * r, times 2^n through the exponent bits. */
+static float32x4_t exp_neon(float32x4_t x) {
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(0.0f));
+    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    static const float c[6] = {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+    float32x4_t p = vdupq_n_f32(1.0f / 720);
+    for (int i = 0; i < 6; i++) p = vfmaq_f32(vdupq_n_f32(c[i]), p, r);
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+static float max_neon(const float *p, int n) {
+    float32x4_t m = vdupq_n_f32(-INFINITY);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) m = vmaxq_f32(m, vld1q_f32(p + i));
+    float r = vmaxvq_f32(m);
+    for (; i < n; i++) r = p[i] > r ? p[i] : r;
+    return r;
+}
+
+static float exp_sum_neon(float *p, int n, float m) {
+    float32x4_t vm = vdupq_n_f32(m), sum = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t e = exp_neon(vsubq_f32(vld1q_f32(p + i), vm));
+        vst1q_f32(p + i, e);
+        sum = vaddq_f32(sum, e);
+    }
+    float s = vaddvq_f32(sum);
+    if (i < n) {
+        float t[4];
+        for (int j = 0; j < 4; j++) t[j] = i + j < n ? p[i + j] : m;
+        vst1q_f32(t, exp_neon(vsubq_f32(vld1q_f32(t), vm)));
+        for (; i < n; i++) s += p[i] = t[i & 3];
+    }
+    return s;
+}
+
+/* Queries [i, i + nq) (nq <= 4) x 8 output floats: 2 accumulators each. */
+static void accum_block_neon(float *o, const float *p, int nq, const float *c, const float *v,
+                             int ldv, int nt, int dvp) {
+    float32x4_t a[4][2];
+    for (int r = 0; r < nq; r++)
+        for (int h = 0; h < 2; h++)
+            a[r][h] = vmulq_n_f32(vld1q_f32(o + (size_t)r * dvp + 4 * h), c[r]);
+    for (int j = 0; j < nt; j++) {
+        float32x4_t x = vld1q_f32(v + (size_t)j * ldv), y = vld1q_f32(v + (size_t)j * ldv + 4);
+        for (int r = 0; r < nq; r++) {
+            float w = p[r * ATTN_TILE + j];
+            a[r][0] = vfmaq_n_f32(a[r][0], x, w);
+            a[r][1] = vfmaq_n_f32(a[r][1], y, w);
+        }
+    }
+    for (int r = 0; r < nq; r++)
+        for (int h = 0; h < 2; h++) vst1q_f32(o + (size_t)r * dvp + 4 * h, a[r][h]);
+}
+
+static void accum_neon(float *o, const float *p, int nq4, const float *c, const float *v, int ldv,
+                       int nt, int dvp) {
+    int step = nq4 == 1 ? 1 : 4;
+    for (int i = 0; i < nq4; i += step)
+        for (int d = 0; d < dvp; d += 8)
+            accum_block_neon(o + (size_t)i * dvp + d, p + i * ATTN_TILE, step, c + i, v + d, ldv,
+                             nt, dvp);
+}
+
+static const attn_impl impl_neon = {load_row_neon, scores_neon, max_neon, exp_sum_neon, accum_neon};
+#endif
+
 /* ---- the driver ---- */
 
 /* Rows p0..p0+nt-1 of r into dst (rows of dimp floats), zero rows up to nt4. */
@@ -604,7 +730,10 @@ static const attn_impl *impl_for(enum kern_isa isa) {
     case KERN_AVX2: return &impl_avx2;
     case KERN_AVX512: return &impl_avx512;
 #endif
-    default: return &impl_scalar; /* NEON: the scalar code */
+#if defined(__aarch64__)
+    case KERN_NEON: return &impl_neon;
+#endif
+    default: return &impl_scalar;
     }
 }
 
