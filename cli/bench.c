@@ -26,7 +26,7 @@
 
 typedef struct bench_opts {
     const char *model;
-    int n_prompt, n_gen, n_depth, reps, n_threads, n_batch, json, warmup;
+    int n_prompt, n_gen, n_depth, reps, n_threads, n_batch, json, warmup, invariant;
     uint64_t seed;
     penny_kv_type kv_type;
 } bench_opts;
@@ -35,18 +35,21 @@ typedef struct bench_result {
     double mean, sd, best, median;
 } bench_result;
 
-enum { O_JSON = 256, O_NO_WARMUP, O_SEED, O_KV };
+enum { O_JSON = 256, O_NO_WARMUP, O_SEED, O_KV, O_INVARIANT };
 
 static int bench_usage(void) {
     printf("usage: penny bench -m FILE [-p 512] [-n 128] [-d 0] [-r 3] [-t THREADS] [-b BATCH]\n"
            "                   [--json] [--no-warmup] [--seed S] [--kv-type f16|f32|q8_0]\n"
+           "                   [--batch-invariant]\n"
            "  -p N   prompt test ppN: N random tokens in one batch (0: skip)\n"
            "  -n N   generation test tgN: N tokens one at a time (0: skip)\n"
            "  -d N   depth: run both tests after N tokens already in the cache (default 0)\n"
            "  -r N   repetitions after the warm-up run (default 3)\n"
            "  -b N   prompt batch size (default: N of -p, so one forward pass;\n"
            "         with -d and no -p, 512)\n"
-           "  --json one JSON object per test on stdout\n");
+           "  --json one JSON object per test on stdout\n"
+           "  --batch-invariant  the kernels penny serve uses (results independent of\n"
+           "         the batch; slower for one token)\n");
     return 0;
 }
 
@@ -62,6 +65,7 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
                                          {"no-warmup", 0, 0, O_NO_WARMUP},
                                          {"seed", 1, 0, O_SEED},
                                          {"kv-type", 1, 0, O_KV},
+                                         {"batch-invariant", 0, 0, O_INVARIANT},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -78,6 +82,7 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
         case O_NO_WARMUP: o->warmup = 0; break;
         case O_SEED: o->seed = (uint64_t)cli_num("--seed", optarg); break;
         case O_KV: o->kv_type = cli_kv_type(optarg); break;
+        case O_INVARIANT: o->invariant = 1; break;
         case 'h': exit(bench_usage());
         default: return 2;
         }
@@ -307,6 +312,7 @@ int cmd_bench(int argc, char **argv) {
     cp.n_ctx = o.n_depth + (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen);
     cp.n_batch = o.n_batch;
     cp.kv_type = o.kv_type;
+    cp.batch_invariant = o.invariant;
     rc = 1;
     b.toks =
         malloc(sizeof *b.toks * (size_t)((o.n_prompt > o.n_batch ? o.n_prompt : o.n_batch) + 1));

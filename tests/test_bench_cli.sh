@@ -57,6 +57,9 @@ grep -q '"test":"pp8 @ d40".*"n_depth":40' "$T/d.json" &&
     bad "bench -d without -p: $(cat "$T/d2.txt")"
 "$P" bench -m "$STORIES" -n 4 -d -1 > /dev/null 2>&1; [ $? -eq 2 ] && ok "bench -d -1 exits 2" ||
     bad "bench -d -1"
+"$P" bench -m "$STORIES" -p 8 -n 4 -r 1 -t 2 --batch-invariant --json > "$T/i.json" 2>&1 &&
+    grep -q '"test":"tg4"' "$T/i.json" && ok "bench --batch-invariant" ||
+    bad "bench --batch-invariant: $(cat "$T/i.json")"
 
 # bad input fails cleanly
 "$P" bench -p 8 > /dev/null 2>&1; [ $? -eq 2 ] && ok "bench without -m exits 2" || bad "bench without -m"
