@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""tune.py DIR [table] - the paired tuning study of the built-in model
+"""tune.py DIR [table | choose DIM LAYERS] - the paired tuning study of the built-in model
 against its GPT-2-style baseline (docs/model-card.md, "Tuning both
 architectures").
 
@@ -15,7 +15,7 @@ for each shape and context each architecture at its best learning rate, and
 the gap between the two bests. "choose DIM LAYERS" prints "lr LLAMA GPT2",
 each architecture's best learning rate for that shape at context 256 (Llama
 with 2 key/value heads) at the largest budget that has both, for
-data/model.sh's final pretraining and baseline. Held-out sequences depend on the context
+data/model.sh (with several LRS). Held-out sequences depend on the context
 length, so bpb is comparable across architectures at one context, not
 across contexts.
 
