@@ -71,6 +71,11 @@ static void test_constructs(void) {
     EXPECT("{{ 'a' if false else 'b' }}{{ 'c' if false }}", NULL, "b");
     EXPECT("{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ 2 ** 5 }} {{ 1.5 + 1 }} {{ 4 / 2 }}", NULL,
            "3 -4 1 32 2.5 2.0");
+    /* modulo takes the divisor's sign (as Python) without overflowing near
+     * INT64_MAX (a fuzzer find); floor division by -1 wraps, never traps */
+    EXPECT("{{ -7 % 3 }} {{ 7 % -3 }} {{ -7 % -3 }} {{ 5555555555555555 % 9223372036854775807 }} "
+           "{{ -5 % 9223372036854775807 }} {{ (-9223372036854775807 - 1) // -1 }} {{ 9 % -1 }}",
+           NULL, "2 -2 -1 5555555555555555 9223372036854775802 -9223372036854775808 0");
     EXPECT("{{ msgs|selectattr('role', 'equalto', 'user')|map(attribute='c')|join }}",
            "{\"msgs\": [{\"role\": \"user\", \"c\": \"u1\"}, {\"role\": \"x\", \"c\": \"no\"}, "
            "{\"role\": \"user\", \"c\": \"u2\"}]}",

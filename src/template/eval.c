@@ -273,8 +273,13 @@ static val arith(rctx *r, const node *e, char op, val a, val b) {
         case '+': return v_int((int64_t)((uint64_t)x + (uint64_t)y));
         case '-': return v_int((int64_t)((uint64_t)x - (uint64_t)y));
         case '*': return v_int((int64_t)((uint64_t)x * (uint64_t)y));
-        case 'q': return v_int(x / y - ((x % y != 0) && ((x < 0) != (y < 0))));
-        case '%': return v_int(y == -1 ? 0 : (x % y + y) % y);
+        case 'q': /* floor division; INT64_MIN // -1 wraps instead of trapping */
+            if (y == -1) return v_int((int64_t)(0 - (uint64_t)x));
+            return v_int(x / y - ((x % y != 0) && ((x < 0) != (y < 0))));
+        case '%': { /* the sign of the divisor, as Python; r + y cannot overflow */
+            int64_t m = y == -1 ? 0 : x % y;
+            return v_int(m != 0 && (m < 0) != (y < 0) ? m + y : m);
+        }
         default: break;
         }
     }
