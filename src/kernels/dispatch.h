@@ -100,6 +100,25 @@ static inline int kern_vec_slice(int nr, int S, int part, int parts, int *lo, in
     return L;
 }
 
+/* A one-token kernel for rows side by side (as many as it takes):
+ * y[r * ys] = dot(the row at w + r * rs, act) over n elements. */
+typedef void (*kern_rows_fn)(float *y, size_t ys, const uint8_t *w, size_t rs, const void *act,
+                             int n);
+
+/* A kern_vec_fn from two of those: the part's slice of each of S lanes
+ * through `many` (S rows L apart side by side), and for the last part the
+ * nr % S rows left through `one`. */
+static inline void kern_vec_lanes(int S, kern_rows_fn many, kern_rows_fn one, float *y,
+                                  const void *w, size_t rb, const void *act, int n, int nr,
+                                  int part, int parts) {
+    const uint8_t *w8 = w;
+    int lo, hi, L = kern_vec_slice(nr, S, part, parts, &lo, &hi);
+    for (int r = lo; r < hi; r++)
+        many(y + r, (size_t)L, w8 + (size_t)r * rb, (size_t)L * rb, act, n);
+    if (part == parts - 1)
+        for (int r = S * L; r < nr; r++) one(y + r, 1, w8 + (size_t)r * rb, rb, act, n);
+}
+
 typedef struct kern_ops {
     const char *name;              /* "scalar", "avx2", "avx512", "neon" */
     kern_prep_fn prep_q8;          /* f32 row -> act_q8_unit row */

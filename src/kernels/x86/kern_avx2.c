@@ -541,12 +541,13 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
  * at a time, then the n % 8 tail in scalar float. A row gets the same
  * operations in the same order whatever R. The caller pairs row r with row
  * r + nr/2: two sequential streams far apart (adjacent rows side by side
- * read at half speed from DRAM here; see kern_avx512.c's ugemm). The
+ * read at half speed from DRAM here; see kern_avx512.c's vec_q4_0). The
  * quantized one-token kernels stay one row at a time: a two-row tile
  * spills 16 registers and was slower. */
 #define FUNIT(NAME, LOADV, VAL, ES, R)                                                             \
     TGT static void NAME##_unit_##R(float *y, size_t ys, const uint8_t *w, size_t rs,              \
-                                    const float *x, int n) {                                       \
+                                    const void *act, int n) {                                      \
+        const float *x = act;                                                                      \
         __m256 a[R][4];                                                                            \
         UNROLL for (int r = 0; r < R; r++) UNROLL for (int k = 0; k < 4; k++) a[r][k] =            \
             _mm256_setzero_ps();                                                                   \
@@ -594,12 +595,7 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     /* One token in parts: rows r and r + nr/2 side by side (see qvec). */                         \
     static void vec_##NAME(float *y, const void *w, size_t rb, const void *x, int n, int nr,       \
                            int part, int parts) {                                                  \
-        const uint8_t *w8 = w;                                                                     \
-        int lo, hi, L = kern_vec_slice(nr, 2, part, parts, &lo, &hi);                              \
-        for (int r = lo; r < hi; r++)                                                              \
-            NAME##_unit_2(y + r, (size_t)L, w8 + r * rb, (size_t)L * rb, x, n);                    \
-        if (part == parts - 1)                                                                     \
-            for (int r = 2 * L; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, x, n);       \
+        kern_vec_lanes(2, NAME##_unit_2, NAME##_unit_1, y, w, rb, x, n, nr, part, parts);          \
     }                                                                                              \
     static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
                             size_t ab, int n, int nr, int nt) {                                    \

@@ -20,7 +20,7 @@
  * one conversion and one FMA. Rows go four (the K-quants: two) side by
  * side, row r with r + nr/4, ...: far-apart sequential streams that share
  * the activation loads; op_matmul hands threads slices of those quarters
- * as they come free (kern_vec_fn, uvec).
+ * as they come free (kern_vec_fn, kern_vec_lanes).
  *
  * Quantized weights x Q8 activations: four blocks (128 values) at a time.
  * A byte permute (vpermt2b, or vpermt2q for the K-quants' nibble layout)
@@ -354,7 +354,8 @@ TGT_INLINE void q8_0_unit_row(const uint8_t *p, const act_q8_unit *u, __m512i z[
  * (8 or 128) as a shift, subtracted per block through the unit's nsum. */
 #define UTILE(NAME, ROW, UB, SHIFT, R)                                                             \
     TGT static void NAME##_unit_##R(float *y, size_t ys, const uint8_t *w, size_t rb,              \
-                                    const uint8_t *act, int nu, int tail) {                        \
+                                    const void *act, int n) {                                      \
+        int nu = n / 32 / 16, tail = n / 32 % 16;                                                  \
         __m512 acc[R];                                                                             \
         UNROLL for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();                           \
         for (int i = 0; i < nu + (tail > 0); i++) {                                                \
@@ -387,10 +388,7 @@ UTILE(q4_0, q4_0_unit_row, 288, 3, 4)
 UTILE(q8_0, q8_0_unit_row, 544, 7, 1)
 UTILE(q8_0, q8_0_unit_row, 544, 7, 4)
 
-typedef void (*utile_fn)(float *y, size_t ys, const uint8_t *w, size_t rb, const uint8_t *act,
-                         int nu, int tail);
-
-/* One token: four rows far apart side by side (kern_vec_slice with S = 4:
+/* One token: four rows far apart side by side (kern_vec_lanes with S = 4:
  * r, r + nr/4, r + nr/2, r + 3nr/4), so that the activation loads serve
  * four rows and the weights arrive as sequential streams far apart, then
  * the nr % 4 rows left one at a time. Measured here (2 threads, 5632x2048
@@ -402,23 +400,14 @@ typedef void (*utile_fn)(float *y, size_t ys, const uint8_t *w, size_t rb, const
  * than a quarter of the matrix apart; software prefetch 0.5-4 KB ahead did
  * not help either way. A row's arithmetic is the same whichever kernel
  * takes it. */
-static void uvec(utile_fn four, utile_fn one, float *y, const uint8_t *w, size_t rb,
-                 const uint8_t *act, int n, int nr, int part, int parts) {
-    int nb = n / 32, lo, hi, L = kern_vec_slice(nr, 4, part, parts, &lo, &hi);
-    for (int r = lo; r < hi; r++)
-        four(y + r, (size_t)L, w + r * rb, (size_t)L * rb, act, nb / 16, nb % 16);
-    if (part == parts - 1)
-        for (int r = 4 * L; r < nr; r++) one(y + r, 1, w + r * rb, rb, act, nb / 16, nb % 16);
-}
-
 static void vec_q4_0(float *y, const void *w, size_t rb, const void *act, int n, int nr, int part,
                      int parts) {
-    uvec(q4_0_unit_4, q4_0_unit_1, y, w, rb, act, n, nr, part, parts);
+    kern_vec_lanes(4, q4_0_unit_4, q4_0_unit_1, y, w, rb, act, n, nr, part, parts);
 }
 
 static void vec_q8_0(float *y, const void *w, size_t rb, const void *act, int n, int nr, int part,
                      int parts) {
-    uvec(q8_0_unit_4, q8_0_unit_1, y, w, rb, act, n, nr, part, parts);
+    kern_vec_lanes(4, q8_0_unit_4, q8_0_unit_1, y, w, rb, act, n, nr, part, parts);
 }
 
 static void gemm_q4_0(float *y, size_t ldy, const void *w, size_t rb, const void *act, size_t ab,
@@ -752,7 +741,8 @@ TGT_INLINE __m512i k45_lanes(__m512i lo, __m512i hi, const act_q8_group *a) {
 /* Q4_K (Q5 = 0) or Q5_K (Q5 = 1): R rows, ns superblocks of SB bytes. */
 #define KUNIT45(NAME, Q5, SB, R)                                                                   \
     TGT static void NAME##_unit_##R(float *y, size_t ys, const uint8_t *w, size_t rb,              \
-                                    const uint8_t *act, int ns) {                                  \
+                                    const void *act, int n) {                                      \
+        int ns = n / 256;                                                                          \
         __m512 acc[R], accm[R];                                                                    \
         UNROLL for (int r = 0; r < R; r++) acc[r] = accm[r] = _mm512_setzero_ps();                 \
         for (int s = 0; s < ns; s += 2) {                                                          \
@@ -786,7 +776,8 @@ TGT_INLINE __m512i k45_lanes(__m512i lo, __m512i hi, const act_q8_group *a) {
 /* Q6_K: first and second halves of each block apart (scales per 16). */
 #define KUNIT6(NAME, R)                                                                            \
     TGT static void NAME##_unit_##R(float *y, size_t ys, const uint8_t *w, size_t rb,              \
-                                    const uint8_t *act, int ns) {                                  \
+                                    const void *act, int n) {                                      \
+        int ns = n / 256;                                                                          \
         const __m512i even =                                                                       \
             _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);          \
         const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));                          \
@@ -826,19 +817,6 @@ KUNIT45(q5_K, 1, 176, 1)
 KUNIT45(q5_K, 1, 176, 2)
 KUNIT6(q6_K, 1)
 KUNIT6(q6_K, 2)
-
-typedef void (*kunit_fn)(float *y, size_t ys, const uint8_t *w, size_t rb, const uint8_t *act,
-                         int ns);
-
-/* One token: rows r and r + nr/2 side by side (kern_vec_slice with S = 2,
- * see uvec), then the odd row left. */
-static void kvec(kunit_fn one, kunit_fn two, float *y, const uint8_t *w, size_t rb,
-                 const uint8_t *act, int n, int nr, int part, int parts) {
-    int lo, hi, L = kern_vec_slice(nr, 2, part, parts, &lo, &hi);
-    for (int r = lo; r < hi; r++) two(y + r, (size_t)L, w + r * rb, (size_t)L * rb, act, n / 256);
-    if (part == parts - 1)
-        for (int r = 2 * L; r < nr; r++) one(y + r, 1, w + r * rb, rb, act, n / 256);
-}
 
 /* R rows x C tokens over ns superblocks of SB bytes (R = 2: a decoded
  * K group takes four registers, and four rows of them would spill). */
@@ -880,7 +858,7 @@ typedef void (*ktile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     static void gemm_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,       \
                             size_t ab, int n, int nr, int nt) {                                    \
         if (nt == 1) {                                                                             \
-            kvec(NAME##_unit_1, NAME##_unit_2, y, w, rb, act, n, nr, 0, 1);                        \
+            kern_vec_lanes(2, NAME##_unit_2, NAME##_unit_1, y, w, rb, act, n, nr, 0, 1);           \
             return;                                                                                \
         }                                                                                          \
         for (int t = 0; t < nt; t += TC) {                                                         \
@@ -899,10 +877,12 @@ KTILES(q4_K, scales_q45, q4_K_group, kdot_q45, 144)
 KTILES(q5_K, scales_q45, q5_K_group, kdot_q45, 176)
 KTILES(q6_K, scales_q6, q6_K_group, kdot_q6, 210)
 
+/* One token: rows r and r + nr/2 side by side (kern_vec_lanes with S =
+ * 2), then the odd row left. */
 #define KVEC(NAME)                                                                                 \
     static void vec_##NAME(float *y, const void *w, size_t rb, const void *act, int n, int nr,     \
                            int part, int parts) {                                                  \
-        kvec(NAME##_unit_1, NAME##_unit_2, y, w, rb, act, n, nr, part, parts);                     \
+        kern_vec_lanes(2, NAME##_unit_2, NAME##_unit_1, y, w, rb, act, n, nr, part, parts);        \
     }
 KVEC(q4_K)
 KVEC(q5_K)
@@ -975,7 +955,8 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
  * operations in the same order whatever R. */
 #define FUNIT(NAME, LOADV, VAL, ES, R)                                                             \
     TGT static void NAME##_unit_##R(float *y, size_t ys, const uint8_t *w, size_t rs,              \
-                                    const float *x, int n) {                                       \
+                                    const void *act, int n) {                                      \
+        const float *x = act;                                                                      \
         __m512 a[R][4];                                                                            \
         UNROLL for (int r = 0; r < R; r++) UNROLL for (int k = 0; k < 4; k++) a[r][k] =            \
             _mm512_setzero_ps();                                                                   \
@@ -1015,16 +996,11 @@ typedef void (*ftile_fn)(float *y, size_t ldy, const uint8_t *w, size_t rb, cons
     static const ftile_fn NAME##_tiles[2][FTC] = {                                                 \
         {NAME##_1x1, NAME##_1x2, NAME##_1x3, NAME##_1x4, NAME##_1x5, NAME##_1x6},                  \
         {NAME##_4x1, NAME##_4x2, NAME##_4x3, NAME##_4x4, NAME##_4x5, NAME##_4x6}};                 \
-    /* One token: four rows far apart side by side, as uvec (with pairs, */                        \
+    /* One token: four rows far apart side by side, as Q4_0 (with pairs, */                        \
     /* 2048 x 5632 F16 ran 20% slower here: each x load serves fewer rows) */                      \
     static void vec_##NAME(float *y, const void *w, size_t rb, const void *x, int n, int nr,       \
                            int part, int parts) {                                                  \
-        const uint8_t *w8 = w;                                                                     \
-        int lo, hi, L = kern_vec_slice(nr, 4, part, parts, &lo, &hi);                              \
-        for (int r = lo; r < hi; r++)                                                              \
-            NAME##_unit_4(y + r, (size_t)L, w8 + r * rb, (size_t)L * rb, x, n);                    \
-        if (part == parts - 1)                                                                     \
-            for (int r = 4 * L; r < nr; r++) NAME##_unit_1(y + r, 1, w8 + r * rb, rb, x, n);       \
+        kern_vec_lanes(4, NAME##_unit_4, NAME##_unit_1, y, w, rb, x, n, nr, part, parts);          \
     }                                                                                              \
     /* Tiles for any nt, one too: batch-invariant (docs/kernels.md). */                            \
     static void multi_##NAME(float *y, size_t ldy, const void *w, size_t rb, const void *act,      \
