@@ -211,6 +211,17 @@ async function apiCompletions() {
     tested++;
   }
   check("stop strings tested", tested >= 2, tested);
+
+  // A client that reads late still gets one event per token, not one blob.
+  const late = await fetch(`${base}/v1/completions`, { method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+    body: JSON.stringify({ model: MODEL, prompt: "Once upon a time", max_tokens: 24, temperature: 0,
+      ignore_eos: true, stream: true }) });
+  await new Promise((r) => setTimeout(r, 500));
+  const events = (await late.text()).split("\n\n").filter((e) => e.startsWith("data: {"))
+    .map((e) => JSON.parse(e.slice(6)).choices[0]).filter((c) => c && c.text);
+  check("late reader: one event per token", events.length === 24 &&
+    events.map((c) => c.text).join("") === want, events.map((c) => c.text));
 }
 
 async function apiSeeds() {

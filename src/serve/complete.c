@@ -147,7 +147,7 @@ static enum MHD_Result answer_whole(serve *s, struct MHD_Connection *c, sched_jo
                                     oai_reply *rep) {
     sbuf text = {0}, out = {0};
     sched_result res;
-    while (!sched_job_wait(job, &text, POLL_MS, &res)) {
+    while (!sched_job_wait(job, &text, POLL_MS, false, &res)) {
         if (atomic_load(&s->stopping) || http_client_gone(c)) {
             sched_job_cancel(job);
             atomic_fetch_add(&s->met.disconnects, 1);
@@ -208,11 +208,13 @@ static bool stream_fill(stream *st) {
     }
     for (;;) {
         sched_result res;
-        bool done = sched_job_wait(st->job, &st->text, POLL_MS, &res);
+        /* once events are ready, only take pieces already there */
+        bool done = sched_job_wait(st->job, &st->text, st->out.len ? 0 : POLL_MS, true, &res);
         if (st->text.len) {
             if (!oai_chunk_sse(&st->rep, false, st->text.p, st->include_usage, &st->out))
                 return false;
             sbuf_clear(&st->text);
+            if (!done) continue;
         }
         if (done) return stream_end(st, &res);
         if (st->out.len) return true;

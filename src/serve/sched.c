@@ -50,6 +50,10 @@ struct sched_job {
     sched_job *next; /* queue link, under sched.mu */
     /* outputs, under mu */
     sbuf text; /* produced and not yet taken by sched_job_wait */
+    /* Lengths of the pieces in text, oldest first, and how many bytes and
+     * pieces were taken already: a stream sends each token's text as its own
+     * event however far its client lags behind. */
+    size_t *piece, n_piece, cap_piece, text_off, piece_off;
     bool done, failed;
     const char *finish;
     int n_cached, n_gen;
@@ -147,6 +151,7 @@ void sched_job_release(sched_job *j) {
     for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
     free(j->prompt);
     sbuf_free(&j->text);
+    free(j->piece);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);
@@ -154,12 +159,32 @@ void sched_job_release(sched_job *j) {
 
 void sched_job_cancel(sched_job *j) { atomic_store(&j->cancelled, true); }
 
+/* Queues one piece of text; false when out of memory (text unchanged). */
+static bool job_add_piece(sched_job *j, const sbuf *text) {
+    if (j->text_off && 2 * j->text_off >= j->text.len) { /* drop what was taken: amortised linear */
+        sbuf_consume(&j->text, j->text_off);
+        j->n_piece -= j->piece_off;
+        memmove(j->piece, j->piece + j->piece_off, j->n_piece * sizeof *j->piece);
+        j->text_off = j->piece_off = 0;
+    }
+    if (j->n_piece == j->cap_piece) {
+        size_t cap = j->cap_piece ? 2 * j->cap_piece : 16;
+        size_t *p = realloc(j->piece, cap * sizeof *p);
+        if (!p) return false;
+        j->piece = p;
+        j->cap_piece = cap;
+    }
+    if (!sbuf_add(&j->text, text->p, text->len)) return false;
+    j->piece[j->n_piece++] = text->len;
+    return true;
+}
+
 /* Appends text and/or ends the job, waking its waiter. */
 static void job_publish(sched_job *j, int n_gen, const sbuf *text, const char *finish,
                         const char *error) {
     pthread_mutex_lock(&j->mu);
     if (n_gen >= 0) j->n_gen = n_gen;
-    if (text && text->len && !sbuf_add(&j->text, text->p, text->len)) {
+    if (text && text->len && !job_add_piece(j, text)) {
         j->failed = j->done = true;
         snprintf(j->error, sizeof j->error, "out of memory for generated text");
     }
@@ -173,7 +198,24 @@ static void job_publish(sched_job *j, int n_gen, const sbuf *text, const char *f
     pthread_mutex_unlock(&j->mu);
 }
 
-bool sched_job_wait(sched_job *j, sbuf *out, int timeout_ms, sched_result *res) {
+/* Moves the oldest piece (or all text) into out; under j->mu. */
+static void job_take(sched_job *j, sbuf *out, bool one_piece) {
+    size_t n =
+        one_piece && j->piece_off < j->n_piece ? j->piece[j->piece_off] : j->text.len - j->text_off;
+    if (!sbuf_add(out, j->text.p + j->text_off, n)) {
+        j->failed = j->done = true;
+        snprintf(j->error, sizeof j->error, "out of memory for generated text");
+        return;
+    }
+    j->text_off += n;
+    j->piece_off++;
+    if (j->text_off == j->text.len) {
+        sbuf_clear(&j->text);
+        j->text_off = j->n_piece = j->piece_off = 0;
+    }
+}
+
+bool sched_job_wait(sched_job *j, sbuf *out, int timeout_ms, bool one_piece, sched_result *res) {
     pthread_mutex_lock(&j->mu);
     if (!j->done && !j->text.len && timeout_ms > 0) {
         struct timespec ts;
@@ -186,22 +228,16 @@ bool sched_job_wait(sched_job *j, sbuf *out, int timeout_ms, sched_result *res) 
         }
         pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     }
-    if (j->text.len) {
-        if (sbuf_add(out, j->text.p, j->text.len)) {
-            sbuf_clear(&j->text);
-        } else {
-            j->failed = j->done = true;
-            snprintf(j->error, sizeof j->error, "out of memory for generated text");
-        }
-    }
-    res->done = j->done;
+    if (j->text.len) job_take(j, out, one_piece);
+    /* done only once every piece has been taken */
+    bool done = j->done && (!j->text.len || j->failed);
+    res->done = done;
     res->failed = j->failed;
     res->finish = j->finish;
     res->n_prompt = j->n_prompt;
     res->n_cached = j->n_cached;
     res->n_gen = j->n_gen;
     snprintf(res->error, sizeof res->error, "%s", j->error);
-    bool done = j->done;
     pthread_mutex_unlock(&j->mu);
     return done;
 }

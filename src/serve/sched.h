@@ -70,8 +70,10 @@ typedef struct sched_result {
 } sched_result;
 
 /* Waits up to timeout_ms for text or the end, moves the new text into out
- * (appending), and fills res. Returns true once the job is done. */
-bool sched_job_wait(sched_job *j, sbuf *out, int timeout_ms, sched_result *res);
+ * (appending) and fills res. one_piece moves only the oldest piece (one
+ * token's text, or text a stop string held back) so a stream can send one
+ * event per piece. Returns true once the job is done and all text taken. */
+bool sched_job_wait(sched_job *j, sbuf *out, int timeout_ms, bool one_piece, sched_result *res);
 
 typedef struct sched_stats {
     int n_slots, busy, queued;
