@@ -388,13 +388,16 @@ TGT_INLINE void q8_0_unit_row(const uint8_t *p, const act_q8_unit *u, __m512i z[
                     p[r] = buf[r];                                                                 \
                 }                                                                                  \
             }                                                                                      \
-            __m512 dx = _mm512_loadu_ps(u->d);                                                     \
-            __m512i off = _mm512_slli_epi32(_mm512_loadu_si512(u->nsum), SHIFT);                   \
+            __m512 dx = _mm512_permutexvar_ps(block_T(), _mm512_loadu_ps(u->d));                   \
+            __m512i off = _mm512_permutexvar_epi32(                                                \
+                block_T(), _mm512_slli_epi32(_mm512_loadu_si512(u->nsum), SHIFT));                 \
             UNROLL for (int r = 0; r < R; r++) {                                                   \
                 __m512i z[4], dw;                                                                  \
                 ROW(p[r], u, z, &dw);                                                              \
-                __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dw)), dx);         \
-                __m512i sums = _mm512_add_epi32(block_sums(z), off);                               \
+                __m512 d = _mm512_mul_ps(                                                          \
+                    _mm512_permutexvar_ps(block_T(), _mm512_cvtph_ps(_mm512_castsi512_si256(dw))), \
+                    dx);                                                                           \
+                __m512i sums = _mm512_add_epi32(block_sums_t(z), off);                             \
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), d, acc[r]);                     \
             }                                                                                      \
         }                                                                                          \
