@@ -498,7 +498,8 @@ TGT_INLINE void transpose16(__m512 v[16]) {
         for (int u = u0; u < u0 + ncu; u++) {                                                      \
             const act_q8_unit *au = (const act_q8_unit *)act + u;                                  \
             __m512 dx = _mm512_loadu_ps(au->d), S[16], D[16];                                      \
-            __m512i off = _mm512_slli_epi32(_mm512_loadu_si512(au->nsum), SHIFT);                  \
+            __m512i off = _mm512_permutexvar_epi32(                                                \
+                block_T(), _mm512_slli_epi32(_mm512_loadu_si512(au->nsum), SHIFT));                \
             if (pf)                                                                                \
                 for (size_t o = 0; o < pfs; o += 64)                                               \
                     _mm_prefetch(pf + (size_t)(u - u0) * pfs + o, _MM_HINT_T1);                    \
@@ -512,12 +513,14 @@ TGT_INLINE void transpose16(__m512 v[16]) {
                 }                                                                                  \
                 __m512i z[4], dw;                                                                  \
                 ROW(p, au, z, &dw);                                                                \
-                S[i] = _mm512_cvtepi32_ps(_mm512_add_epi32(block_sums(z), off));                   \
+                S[i] = _mm512_cvtepi32_ps(_mm512_add_epi32(block_sums_t(z), off));                 \
                 D[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dw)), dx);             \
             }                                                                                      \
             transpose16(S);                                                                        \
             transpose16(D);                                                                        \
-            UNROLL for (int b = 0; b < 16; b++) acc = _mm512_fmadd_ps(S[b], D[b], acc);            \
+            /* S in block_T order: block b is S[T(b)]; blocks in order, as the panels */           \
+            UNROLL for (int b = 0; b < 16; b++) acc =                                              \
+                _mm512_fmadd_ps(S[b % 4 * 4 + b / 4], D[b], acc);                                  \
         }                                                                                          \
         return acc;                                                                                \
     }
